@@ -1,0 +1,108 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class AuthMode(models.TextChoices):
+    OAUTH2 = "oauth2", _("OAuth 2.0")
+    OAUTH1 = "oauth1", _("OAuth 1.0a")
+    API_KEY = "api_key", _("API key")
+    BASIC = "basic", _("Username and password")
+    CUSTOM = "custom", _("Custom REST API")
+
+
+OAUTH_MODES = (AuthMode.OAUTH2, AuthMode.OAUTH1)
+
+
+class Category(models.TextChoices):
+    CRM = "crm", _("CRM")
+    COMMUNICATION = "communication", _("Communication")
+    EMAIL = "email", _("Email")
+    PRODUCTIVITY = "productivity", _("Productivity")
+    STORAGE = "storage", _("Storage")
+    DEVELOPER_TOOLS = "developer-tools", _("Developer tools")
+    E_COMMERCE = "e-commerce", _("E-commerce")
+    CUSTOMER_SUPPORT = "customer-support", _("Customer support")
+    MARKETING = "marketing", _("Marketing")
+    PAYMENTS = "payments", _("Payments")
+    DOCUMENTS = "documents", _("Documents")
+    CUSTOM = "custom", _("Custom")
+    SANDBOX = "sandbox", _("Sandbox")
+
+
+class AppQuerySet(models.QuerySet):
+    def visible(self):
+        """Return enabled apps, hiding the sandbox's apps when the sandbox is off."""
+        qs = self.filter(enabled=True)
+        if not settings.SANDBOX_ENABLED:
+            qs = qs.exclude(category=Category.SANDBOX)
+        return qs
+
+
+class App(models.Model):
+    """One connectable third-party application of the catalog."""
+
+    class Source(models.TextChoices):
+        FILE = "file", _("Provider file")
+        ADMIN = "admin", _("Django admin")
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    category = models.CharField(_("category"), max_length=32, choices=Category.choices)
+    description = models.TextField(_("description"), blank=True)
+    auth_mode = models.CharField(_("auth mode"), max_length=16, choices=AuthMode.choices)
+    spec = models.JSONField(_("provider spec"), default=dict)
+    docs_url = models.URLField(_("docs URL"), blank=True)
+    setup_steps = models.TextField(_("setup steps"), blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.FILE)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = AppQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("app")
+        verbose_name_plural = _("apps")
+        indexes = [models.Index(fields=["category", "name"])]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("catalog:app", args=[self.slug])
+
+    @property
+    def is_oauth(self) -> bool:
+        return self.auth_mode in OAUTH_MODES
+
+    @property
+    def initials(self) -> str:
+        words = [w for w in self.name.replace("-", " ").split() if w[:1].isalnum()]
+        return ("".join(w[0] for w in words[:2]) or self.name[:2]).upper()
+
+
+class OAuthClient(models.Model):
+    """Our registration with an OAuth provider: client id, and the client secret in the vault."""
+
+    app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="oauth_client")
+    client_id = models.CharField(_("client id"), max_length=255)
+    client_secret = models.ForeignKey(
+        "vault.Secret", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    scopes_override = models.JSONField(_("scope override"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("OAuth client registration")
+        verbose_name_plural = _("OAuth client registrations")
+
+    def __str__(self):
+        return f"OAuth client for {self.app}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{settings.BASE_URL}{reverse('connections:callback', args=[self.app.slug])}"

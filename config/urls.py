@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "App Connections administration"
+admin.site.site_title = "App Connections"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="connections:list", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("catalog/", include("catalog.urls")),
+    path("connections/", include("connections.urls")),
+    path("api/", include("connections.api_urls")),
+    path("tenants/", include("connections.tenant_urls")),
+]
+if settings.SANDBOX_ENABLED:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -1,0 +1,391 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .scoping import TenantScopedManager
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Admin")
+    OPERATOR = "operator", _("Operator")
+    VIEWER = "viewer", _("Viewer")
+
+
+class ConnectionStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Connection expired")
+    ERROR = "error", _("App unavailable")
+    REVOKED = "revoked", _("Revoked")
+
+
+class ErrorCode(models.TextChoices):
+    AUTHORIZATION_REJECTED = "authorization_rejected", _("Authorization rejected")
+    CONNECTION_EXPIRED = "connection_expired", _("Connection expired")
+    TEST_FAILED = "test_failed", _("Test failed")
+    APP_UNAVAILABLE = "app_unavailable", _("App unavailable")
+
+
+class Tenant(models.Model):
+    """A company. Everything a tenant owns is invisible to other tenants."""
+
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    webhook_url = models.URLField(_("webhook URL"), blank=True)
+    webhook_secret = models.ForeignKey(
+        "vault.Secret", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+
+    def __str__(self):
+        return self.name
+
+
+class Member(models.Model):
+    """A user's membership in a tenant, with a role."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="member_unique_user_tenant")]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant} ({self.get_role_display()})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_create(self) -> bool:
+        return self.role in (Role.ADMIN, Role.OPERATOR)
+
+
+class ApiToken(models.Model):
+    """A tenant API token for flows. Only its SHA-256 hash is stored; it is shown once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=120)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=16)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Attempt(models.Model):
+    """One try at creating or re-authorizing a connection."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        ABANDONED = "abandoned", _("Abandoned")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="attempts")
+    app = models.ForeignKey("catalog.App", on_delete=models.PROTECT, related_name="attempts")
+    name = models.CharField(_("name"), max_length=120)
+    scopes = models.JSONField(_("requested scopes"), default=list, blank=True)
+    config = models.JSONField(_("settings"), default=dict, blank=True)  # non-secret field values
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    error_code = models.CharField(_("error code"), max_length=32, choices=ErrorCode.choices, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    state_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # PKCE verifier, OAuth1 request-token secret, or typed secret fields: never in this row.
+    pending_secret = models.ForeignKey(
+        "vault.Secret", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    connection = models.ForeignKey(
+        "Connection", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts",
+        help_text=_("The connection this attempt produced or re-authorizes."),
+    )
+    global_connection = models.ForeignKey(
+        "GlobalConnection", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts",
+    )
+    is_reauthorization = models.BooleanField(default=False)
+    account_label = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self):
+        return f"Attempt {self.id} ({self.get_status_display()})"
+
+    def get_absolute_url(self):
+        return reverse("connections:attempt", args=[self.id])
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
+class BaseConnection(models.Model):
+    """Fields shared by a tenant's connection and a global connection."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey("catalog.App", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=120)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE
+    )
+    credentials = models.ForeignKey(
+        "vault.Secret", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    config = models.JSONField(_("settings"), default=dict, blank=True)  # non-secret field values
+    scopes = models.JSONField(_("granted scopes"), default=list, blank=True)
+    account_label = models.CharField(_("account"), max_length=255, blank=True)
+    authorized_at = models.DateTimeField(_("authorized at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("access token expires at"), null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(_("last refreshed at"), null=True, blank=True)
+    last_checked_at = models.DateTimeField(_("last checked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    last_error_code = models.CharField(_("last error code"), max_length=32, choices=ErrorCode.choices, blank=True)
+    last_error_message = models.TextField(_("last error message"), blank=True)
+    rotation_flagged_at = models.DateTimeField(_("rotation flagged at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)  # compare-and-swap on credential writes
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != ConnectionStatus.REVOKED
+
+
+class Connection(BaseConnection):
+    """An authorized, tested, encrypted link from a tenant to one account of one app."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="connections")
+    app = models.ForeignKey("catalog.App", on_delete=models.PROTECT, related_name="connections")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["name"]
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "app", "name"],
+                condition=~Q(status="revoked"),
+                name="connection_unique_live_name",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status"]),
+            models.Index(fields=["tenant", "app"]),
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "last_checked_at"]),
+        ]
+
+    def get_absolute_url(self):
+        return reverse("connections:detail", args=[self.id])
+
+
+class GlobalConnection(BaseConnection):
+    """A copy of a tenant's connection approved for every tenant, read-only to them."""
+
+    app = models.ForeignKey("catalog.App", on_delete=models.PROTECT, related_name="global_connections")
+    source_connection = models.ForeignKey(
+        Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="global_copies"
+    )
+    source_tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    published_at = models.DateTimeField(_("published at"), default=timezone.now)
+    unpublished_at = models.DateTimeField(_("unpublished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("global connection")
+        verbose_name_plural = _("global connections")
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "last_checked_at"]),
+        ]
+
+    def get_absolute_url(self):
+        return reverse("connections:global_detail", args=[self.id])
+
+
+class PublicationRequest(models.Model):
+    """A tenant admin's request to publish a connection to every tenant."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="publication_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(_("reason"))
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    review_note = models.TextField(_("review note"), blank=True)
+    global_connection = models.ForeignKey(
+        GlobalConnection, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("publication request")
+        verbose_name_plural = _("publication requests")
+        permissions = [("review_publicationrequest", "Can approve or reject publication requests")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection"], condition=Q(status="pending"), name="publication_one_open_request"
+            )
+        ]
+
+    def __str__(self):
+        return f"Publication of {self.connection} ({self.get_status_display()})"
+
+
+class Event(models.Model):
+    """One line of a connection's audit timeline. Detail never holds a secret."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    global_connection = models.ForeignKey(
+        GlobalConnection, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    kind = models.CharField(_("kind"), max_length=48)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["connection", "-created_at"]),
+            models.Index(fields=["global_connection", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class HealthCheck(models.Model):
+    """The result of one test, check or refresh, kept for a bounded history."""
+
+    class Kind(models.TextChoices):
+        TEST = "test", _("Test")
+        CHECK = "check", _("Check")
+        REFRESH = "refresh", _("Refresh")
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, null=True, blank=True, related_name="health")
+    global_connection = models.ForeignKey(
+        GlobalConnection, on_delete=models.CASCADE, null=True, blank=True, related_name="health"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ok = models.BooleanField()
+    error_code = models.CharField(max_length=32, choices=ErrorCode.choices, blank=True)
+    message = models.TextField(blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["connection", "-created_at"]),
+            models.Index(fields=["global_connection", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {'ok' if self.ok else self.error_code}"
+
+
+class Usage(models.Model):
+    """Which consumer (a flow, a board) used a connection, how often and when last."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="usages")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, null=True, blank=True, related_name="usages")
+    global_connection = models.ForeignKey(
+        GlobalConnection, on_delete=models.CASCADE, null=True, blank=True, related_name="usages"
+    )
+    consumer = models.CharField(_("consumer"), max_length=200)
+    count = models.PositiveIntegerField(default=0)
+    first_used_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-last_used_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "connection", "consumer"],
+                condition=Q(connection__isnull=False),
+                name="usage_unique_connection_consumer",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "global_connection", "consumer"],
+                condition=Q(global_connection__isnull=False),
+                name="usage_unique_global_consumer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.consumer} ({self.count})"

@@ -1,0 +1,60 @@
+"""Shared fixtures: tenants, members and signed-in clients."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from connections.models import Member, Role, Tenant
+
+
+@pytest.fixture
+def tenant(db):
+    return Tenant.objects.create(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return Tenant.objects.create(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def make_member(db):
+    def make(tenant, role=Role.OPERATOR, username=None):
+        username = username or f"{role}-{tenant.slug}"
+        user = get_user_model().objects.create_user(username=username, password="pw-for-tests-only")
+        return Member.objects.create(user=user, tenant=tenant, role=role)
+
+    return make
+
+
+@pytest.fixture
+def admin_member(tenant, make_member):
+    return make_member(tenant, Role.ADMIN)
+
+
+@pytest.fixture
+def operator_member(tenant, make_member):
+    return make_member(tenant, Role.OPERATOR)
+
+
+@pytest.fixture
+def viewer_member(tenant, make_member):
+    return make_member(tenant, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider_member(other_tenant, make_member):
+    return make_member(other_tenant, Role.ADMIN)
+
+
+@pytest.fixture
+def client_for(client):
+    """Return a test client signed in as the member's user, in the member's tenant."""
+
+    def login(member):
+        client.force_login(member.user)
+        session = client.session
+        session["tenant_id"] = member.tenant_id
+        session.save()
+        return client
+
+    return login

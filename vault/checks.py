@@ -1,0 +1,28 @@
+"""System checks: refuse to start without a well-formed vault keyring."""
+
+from django.conf import settings
+from django.core import checks
+
+from .keyring import KeyringError, parse_keyring
+
+
+@checks.register(checks.Tags.security, deploy=False)
+def check_vault_keys(app_configs=None, **kwargs):
+    try:
+        parse_keyring(getattr(settings, "VAULT_KEYS", ""))
+    except KeyringError as exc:
+        return [checks.Error(str(exc), hint="See README: 'Vault keys'.", id="vault.E001")]
+    return []
+
+
+@checks.register(checks.Tags.security)
+def check_secret_key(app_configs=None, **kwargs):
+    if not settings.SECRET_KEY:
+        return [
+            checks.Error(
+                "SECRET_KEY is not set.",
+                hint="Set SECRET_KEY to a long random string (50+ characters).",
+                id="vault.E002",
+            )
+        ]
+    return []
