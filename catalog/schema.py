@@ -1,0 +1,471 @@
+"""The provider spec: one source of truth for provider files, sync_catalog and the admin form.
+
+`APP_SCHEMA` (JSON Schema) checks shapes and types; `validate_app` adds the cross-field rules
+JSON Schema cannot express (the block for the auth mode, https URLs, placeholders naming
+declared fields, unique field keys). Errors read "field.path: message".
+"""
+
+import ipaddress
+import re
+import string
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from .models import AuthMode, Category
+
+PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
+SANDBOX_PLACEHOLDER = "sandbox"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+KEY_PATTERN = r"^[a-z_][a-z0-9_]*$"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+AUTH_BLOCKS = {
+    AuthMode.OAUTH2: "oauth2",
+    AuthMode.OAUTH1: "oauth1",
+    AuthMode.API_KEY: "apply",
+    AuthMode.BASIC: "basic",
+    AuthMode.CUSTOM: None,
+}
+BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"}}
+
+_string_map = {"type": "object", "additionalProperties": {"type": "string"}}
+_url = {"type": "string", "minLength": 1, "maxLength": 500}
+_scope_list = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+
+APP_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["slug", "name", "category", "auth", "base_url", "test"],
+    "additionalProperties": False,
+    "properties": {
+        "slug": {"type": "string", "pattern": SLUG_PATTERN, "maxLength": 64},
+        "name": {"type": "string", "minLength": 1, "maxLength": 120},
+        "category": {"enum": list(Category.values)},
+        "description": {"type": "string"},
+        "docs_url": _url,
+        "auth": {"enum": list(AuthMode.values)},
+        "base_url": _url,
+        # Static headers sent with every request to the app (e.g. an API version header).
+        "headers": _string_map,
+        "fields": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "label"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 64},
+                    "label": {"type": "string", "minLength": 1},
+                    "secret": {"type": "boolean"},
+                    "required": {"type": "boolean"},
+                    "help": {"type": "string"},
+                    "placeholder": {"type": "string"},
+                    "default": {"type": "string"},
+                },
+            },
+        },
+        "oauth2": {
+            "type": "object",
+            "required": ["authorize_url", "token_url", "scopes"],
+            "additionalProperties": False,
+            "properties": {
+                "authorize_url": _url,
+                "token_url": _url,
+                "revoke_url": {"anyOf": [_url, {"type": "null"}]},
+                "scopes": _scope_list,
+                "optional_scopes": _scope_list,
+                "scope_separator": {"type": "string", "minLength": 1, "maxLength": 3},
+                "pkce": {"type": "boolean"},
+                "client_auth": {"enum": ["body", "basic"]},
+                "authorize_params": _string_map,
+                "token_params": _string_map,
+            },
+        },
+        "oauth1": {
+            "type": "object",
+            "required": ["request_token_url", "authorize_url", "access_token_url"],
+            "additionalProperties": False,
+            "properties": {
+                "request_token_url": _url,
+                "authorize_url": _url,
+                "access_token_url": _url,
+                "signature_method": {"enum": ["HMAC-SHA1"]},
+                "authorize_params": _string_map,
+            },
+        },
+        "apply": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {"headers": _string_map, "query": _string_map},
+        },
+        "basic": {
+            "type": "object",
+            "required": ["username", "password"],
+            "additionalProperties": False,
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        },
+        "test": {
+            "type": "object",
+            "required": ["method", "path"],
+            "additionalProperties": False,
+            "properties": {
+                "method": {"enum": ["GET", "POST", "HEAD"]},
+                "path": {"type": "string", "minLength": 1},
+                "account": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"},
+                "headers": _string_map,
+                "body": {},
+            },
+        },
+        "setup_steps": {"type": "string"},
+    },
+}
+
+_validator = Draft202012Validator(APP_SCHEMA)
+_formatter = string.Formatter()
+
+
+class CatalogError(Exception):
+    """A provider spec or file is invalid; `errors` holds one line per problem."""
+
+    def __init__(self, errors):
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+class TemplateError(CatalogError):
+    """A `{placeholder}` template could not be rendered. Never carries the values."""
+
+
+def template_names(template: str) -> list[str]:
+    """Return the placeholder names of a template, or raise TemplateError when malformed."""
+    names = []
+    try:
+        parsed = list(_formatter.parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"malformed template ({exc})") from None
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if spec or conversion or not re.fullmatch(KEY_PATTERN, name):
+            raise TemplateError(f"placeholders are plain {{name}}, not {{{name}}}")
+        names.append(name)
+    return names
+
+
+def render_template(template: str, values: dict) -> str:
+    """Substitute `{name}` placeholders with values; raise TemplateError for a missing one."""
+    out = []
+    for literal, name, _spec, _conversion in _formatter.parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        if not re.fullmatch(KEY_PATTERN, name):
+            raise TemplateError(f"placeholders are plain {{name}}, not {{{name}}}")
+        value = values.get(name)
+        if value is None or value == "":
+            raise TemplateError(f"missing value for {{{name}}}")
+        out.append(str(value))
+    return "".join(out)
+
+
+def _path(parts) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _schema_message(error) -> tuple[str, str]:
+    """Return (path, short message) for one jsonschema error."""
+    path = list(error.absolute_path)
+    v = error.validator
+    if v == "required":
+        missing = re.match(r"'([^']+)'", error.message)
+        return _path(path + [missing.group(1) if missing else "?"]), "required"
+    if v == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+        return _path(path + [extra[0] if extra else "?"]), "unknown field"
+    if v == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return _path(path), f"must be one of: {choices}"
+    if v == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        article = "an" if str(wanted)[:1] in "aeiou" else "a"
+        return _path(path), f"must be {article} {wanted}"
+    if v == "pattern":
+        return _path(path), f"must match {error.validator_value}"
+    if v == "minLength":
+        return _path(path), "must not be empty"
+    if v == "maxLength":
+        return _path(path), f"longer than {error.validator_value} characters"
+    if v == "uniqueItems":
+        return _path(path), "has duplicate items"
+    if v == "minProperties":
+        return _path(path), "must not be empty"
+    if v == "anyOf":
+        return _path(path), "must be a URL or null"
+    return _path(path), error.message
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(template: str, field_keys: set) -> str | None:
+    """Return why a URL template is not acceptable, or None.
+
+    https is required; plain http only for loopback hosts or the `{sandbox}` placeholder.
+    A URL that starts with a declared field (the custom app's `{base_url}`) is the operator's
+    to type and is checked when the connection is made.
+    """
+    if template.startswith("{"):
+        names = template_names(template)
+        first = names[0] if names else ""
+        if first == SANDBOX_PLACEHOLDER or first in field_keys:
+            return None
+        return "not a URL"
+    sample = re.sub(r"\{[^{}]*\}", "x", template)
+    try:
+        parts = urlsplit(sample)
+        host = parts.hostname or ""
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https") or not host or " " in sample:
+        return "not a URL"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return "must use https (plain http only for localhost, 127.0.0.1 or [::1])"
+    return None
+
+
+def _url_templates(spec: dict):
+    """Yield (path, template) for every URL of the spec."""
+    for key in ("docs_url", "base_url"):
+        if isinstance(spec.get(key), str):
+            yield key, spec[key]
+    for block, keys in (
+        ("oauth2", ("authorize_url", "token_url", "revoke_url")),
+        ("oauth1", ("request_token_url", "authorize_url", "access_token_url")),
+    ):
+        for key in keys:
+            value = (spec.get(block) or {}).get(key)
+            if isinstance(value, str):
+                yield f"{block}.{key}", value
+    path = (spec.get("test") or {}).get("path")
+    if isinstance(path, str) and not path.startswith("/") and not path.startswith("{"):
+        yield "test.path", path
+
+
+def _templates(spec: dict):
+    """Yield (path, template) for every string that may hold `{placeholders}`."""
+    yield from _url_templates(spec)
+    path = (spec.get("test") or {}).get("path")
+    if isinstance(path, str) and (path.startswith("/") or path.startswith("{")):
+        yield "test.path", path
+    for key, value in (spec.get("headers") or {}).items():
+        yield f"headers.{key}", value
+    for key, value in ((spec.get("test") or {}).get("headers") or {}).items():
+        yield f"test.headers.{key}", value
+    for part in ("headers", "query"):
+        for key, value in ((spec.get("apply") or {}).get(part) or {}).items():
+            yield f"apply.{part}.{key}", value
+    for key in ("username", "password"):
+        value = (spec.get("basic") or {}).get(key)
+        if value is not None:
+            yield f"basic.{key}", value
+    for block in ("oauth2", "oauth1"):
+        for key, value in ((spec.get(block) or {}).get("authorize_params") or {}).items():
+            yield f"{block}.authorize_params.{key}", value
+
+
+def validate_app(spec) -> list[str]:
+    """Return the problems of one app spec as "field.path: message" lines (empty when valid)."""
+    if not isinstance(spec, dict):
+        return ["app: must be a mapping"]
+    errors = []
+    for error in sorted(_validator.iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))):
+        path, message = _schema_message(error)
+        errors.append(f"{path or 'app'}: {message}")
+    if errors:
+        return errors
+
+    fields = spec.get("fields") or []
+    keys = [f["key"] for f in fields]
+    seen = set()
+    for i, key in enumerate(keys):
+        if key in seen:
+            errors.append(f"fields.{i}.key: duplicate key '{key}'")
+        seen.add(key)
+        if key == SANDBOX_PLACEHOLDER:
+            errors.append(f"fields.{i}.key: '{key}' is reserved")
+    field_keys = set(keys)
+    secret_keys = {f["key"] for f in fields if f.get("secret")}
+
+    auth = spec["auth"]
+    needed = AUTH_BLOCKS[auth]
+    if needed and needed not in spec:
+        errors.append(f"{needed}: required for auth {auth}")
+    for block, modes in BLOCK_MODES.items():
+        if block in spec and auth not in modes:
+            errors.append(f"{block}: not used by auth {auth}")
+    if auth == AuthMode.CUSTOM and "base_url" not in field_keys:
+        errors.append("fields: auth custom needs a field with key 'base_url'")
+    if auth in (AuthMode.API_KEY,) and not secret_keys:
+        errors.append("fields: auth api_key needs a secret field")
+
+    known = field_keys | {SANDBOX_PLACEHOLDER}
+    url_paths = set()
+    for path, template in _url_templates(spec):
+        url_paths.add(path)
+        try:
+            problem = url_problem(template, field_keys)
+        except TemplateError as exc:
+            problem = str(exc)
+        if problem:
+            errors.append(f"{path}: {problem}")
+    for path, template in _templates(spec):
+        try:
+            names = template_names(template)
+        except TemplateError as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        for name in names:
+            if name not in known:
+                errors.append(f"{path}: {{{name}}} is not a declared field")
+            elif path in url_paths and name in secret_keys:
+                errors.append(f"{path}: secret field {{{name}}} must not appear in a URL")
+
+    test_path = spec["test"]["path"]
+    if not (test_path.startswith("/") or test_path.startswith("{") or "://" in test_path):
+        errors.append("test.path: must start with / or be an absolute URL")
+    oauth2 = spec.get("oauth2") or {}
+    overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
+    if overlap:
+        errors.append(f"oauth2.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
+    return errors
+
+
+def normalize_app(spec: dict) -> dict:
+    """Return a copy of a valid spec with every optional key at its default."""
+    spec = dict(spec)
+    spec.setdefault("description", "")
+    spec.setdefault("docs_url", "")
+    spec.setdefault("setup_steps", "")
+    spec.setdefault("headers", {})
+    spec["fields"] = [
+        {"secret": False, "required": True, "help": "", **field} for field in spec.get("fields") or []
+    ]
+    if "oauth2" in spec:
+        spec["oauth2"] = {
+            "revoke_url": None,
+            "optional_scopes": [],
+            "scope_separator": " ",
+            "pkce": True,
+            "client_auth": "body",
+            "authorize_params": {},
+            "token_params": {},
+            **spec["oauth2"],
+        }
+    if "oauth1" in spec:
+        spec["oauth1"] = {"signature_method": "HMAC-SHA1", "authorize_params": {}, **spec["oauth1"]}
+    if "apply" in spec:
+        spec["apply"] = {"headers": {}, "query": {}, **spec["apply"]}
+    spec["test"] = {"account": "", **spec["test"]}
+    return spec
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate keys in a mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def display_path(path) -> str:
+    """Return the file's name as people know it: providers/crm.yaml for the shipped files."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(PROVIDERS_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def _app_label(spec, index) -> str:
+    if isinstance(spec, dict) and isinstance(spec.get("slug"), str):
+        return f"app '{spec['slug']}'"
+    return f"app #{index + 1}"
+
+
+def validate_file(path) -> list[dict]:
+    """Return the normalized specs of one provider file, or raise CatalogError naming file, app, field."""
+    name = display_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{name}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"{name}: invalid YAML at{where}: {problem}") from None
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        raise CatalogError(f"{name}: must be a list of apps")
+    errors, specs, seen = [], [], {}
+    for index, spec in enumerate(data):
+        label = _app_label(spec, index)
+        problems = validate_app(spec)
+        errors.extend(f"{name}: {label}: {problem}" for problem in problems)
+        if problems:
+            continue
+        if spec["slug"] in seen:
+            errors.append(f"{name}: {label}: slug: duplicate of app #{seen[spec['slug']] + 1}")
+            continue
+        seen[spec["slug"]] = index
+        specs.append(normalize_app(spec))
+    if errors:
+        raise CatalogError(errors)
+    return specs
+
+
+def default_files() -> list[Path]:
+    """Return the shipped provider files, sorted."""
+    return sorted(PROVIDERS_DIR.glob("*.yaml"))
+
+
+def validate_files(paths) -> list[dict]:
+    """Return every spec of the files, or raise CatalogError with every problem of every file."""
+    errors, specs, origin = [], [], {}
+    for path in paths:
+        try:
+            file_specs = validate_file(path)
+        except CatalogError as exc:
+            errors.extend(exc.errors)
+            continue
+        name = display_path(path)
+        for spec in file_specs:
+            slug = spec["slug"]
+            if slug in origin:
+                errors.append(f"{name}: app '{slug}': slug: already defined in {origin[slug]}")
+                continue
+            origin[slug] = name
+            specs.append(spec)
+    if errors:
+        raise CatalogError(errors)
+    return specs
