@@ -1,0 +1,295 @@
+"""Publication: a tenant admin asks, a system administrator approves, every tenant may use.
+
+A global connection is a copy of a tenant's connection that points at the SAME credentials
+Secret: both hold the same grant at the provider, so a refresh by either is seen by both.
+Unpublishing hides the copy and keeps the Secret (the source still holds it); revoking the
+copy at the provider kills the grant for the source too.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, HealthCheck, PublicationRequest
+from .events import event_record
+
+logger = logging.getLogger(__name__)
+
+# Fields copied from a tenant's connection into its global copy (credentials: the same Secret).
+COPIED_FIELDS = (
+    "app_id", "name", "status", "credentials_id", "config", "scopes", "account_label", "authorized_at",
+    "expires_at", "last_refreshed_at", "last_checked_at", "consecutive_failures", "last_error_code",
+    "last_error_message", "rotation_flagged_at", "version",
+)
+
+
+class PublicationError(Exception):
+    """A publication step was refused; `message` is safe to show."""
+
+    def __init__(self, message):
+        self.message = str(message)
+        super().__init__(self.message)
+
+
+def _live_copy(connection):
+    return (
+        GlobalConnection.objects.filter(source_connection=connection, unpublished_at__isnull=True)
+        .exclude(status=ConnectionStatus.REVOKED)
+        .first()
+    )
+
+
+def publication_request_create(*, connection: Connection, user, reason: str) -> PublicationRequest:
+    """Open a publication request for an active connection (one open request per connection)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PublicationError("Give a reason: the reviewer reads it before approving.")
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise PublicationError("Only an active connection can be published. Check or re-authorize it first.")
+    if _live_copy(connection) is not None:
+        raise PublicationError("This connection is already published as a global connection.")
+    try:
+        with transaction.atomic():
+            publication_request = PublicationRequest.objects.create(
+                connection=connection, requested_by=user, reason=reason
+            )
+            event_record(
+                kind="publication_requested", connection=connection, actor=user,
+                detail={"request": publication_request.pk},
+            )
+    except IntegrityError:
+        raise PublicationError(
+            "This connection already has an open publication request: withdraw it or wait for the review."
+        ) from None
+    return publication_request
+
+
+def publication_withdraw(*, publication_request: PublicationRequest, user) -> PublicationRequest:
+    """Withdraw a pending request (a reviewed one stays as it is)."""
+    with transaction.atomic():
+        locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
+        if locked.status == PublicationRequest.Status.WITHDRAWN:
+            return locked
+        if locked.status != PublicationRequest.Status.PENDING:
+            raise PublicationError(f"This request is already {locked.get_status_display().lower()}: it can no longer be withdrawn.")
+        locked.status = PublicationRequest.Status.WITHDRAWN
+        locked.save(update_fields=["status"])
+        event_record(
+            kind="publication_withdrawn", connection=locked.connection, actor=user, detail={"request": locked.pk}
+        )
+    return locked
+
+
+def _recheck(connection, reviewer):
+    """Check the connection now; return a safe reason when it is not fit to publish, else None."""
+    from ..errors import ConnectionFailure
+    from .health import ConnectionUnusable, connection_check
+
+    try:
+        check = connection_check(connection=connection, actor=reviewer)
+    except ConnectionUnusable as unusable:
+        return str(unusable)
+    except ConnectionFailure as failure:
+        return failure.message
+    connection.refresh_from_db()
+    if isinstance(check, HealthCheck) and not check.ok:
+        return check.message or check.get_error_code_display() or "the check failed"
+    if connection.status != ConnectionStatus.ACTIVE:
+        return f"its status is {connection.get_status_display()}"
+    return None
+
+
+def publication_approve(*, publication_request: PublicationRequest, reviewer, note: str = ""):
+    """Re-check the connection and publish it; return (request, created). A second call does nothing."""
+    publication_request.refresh_from_db()
+    if publication_request.status == PublicationRequest.Status.APPROVED:
+        return publication_request, False
+    if publication_request.status != PublicationRequest.Status.PENDING:
+        raise PublicationError(
+            f"This request is {publication_request.get_status_display().lower()}: only a pending request can be approved."
+        )
+    connection = Connection.all_objects.select_related("app", "tenant").get(pk=publication_request.connection_id)
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise PublicationError(
+            f"{connection} cannot be approved: its status is {connection.get_status_display()}. "
+            "The tenant must re-authorize it first."
+        )
+    # The check talks to the provider and records its own result: it runs before the
+    # transaction so that a failed check stays recorded when the approval is refused.
+    problem = _recheck(connection, reviewer)
+    if problem:
+        raise PublicationError(f"{connection} cannot be approved: the check failed ({problem}).")
+
+    now = timezone.now()
+    with transaction.atomic():
+        locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
+        if locked.status == PublicationRequest.Status.APPROVED:
+            return locked, False
+        if locked.status != PublicationRequest.Status.PENDING:
+            raise PublicationError(f"This request is {locked.get_status_display().lower()}: only a pending request can be approved.")
+        connection = Connection.all_objects.select_for_update().get(pk=connection.pk)
+        if connection.status != ConnectionStatus.ACTIVE or connection.credentials_id is None:
+            raise PublicationError(f"{connection} cannot be approved: its status is {connection.get_status_display()}.")
+        global_connection = GlobalConnection(
+            **{field: getattr(connection, field) for field in COPIED_FIELDS},
+            source_connection=connection,
+            source_tenant_id=connection.tenant_id,
+            approved_by=reviewer,
+            published_at=now,
+        )
+        global_connection.save()
+        locked.status = PublicationRequest.Status.APPROVED
+        locked.reviewed_by = reviewer
+        locked.reviewed_at = now
+        locked.review_note = (note or "").strip()
+        locked.global_connection = global_connection
+        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "global_connection"])
+        event_record(
+            kind="published", connection=connection, actor=reviewer,
+            detail={"request": locked.pk, "global_connection": str(global_connection.pk)},
+        )
+        event_record(
+            kind="published", global_connection=global_connection, actor=reviewer,
+            detail={
+                "request": locked.pk, "source_connection": str(connection.pk),
+                "source_tenant": connection.tenant.slug,
+            },
+        )
+        transaction.on_commit(lambda: _tell_requester(locked, "approved"))
+    return locked, True
+
+
+def publication_reject(*, publication_request: PublicationRequest, reviewer, note: str):
+    """Reject a pending request with a note for the requester; return (request, changed)."""
+    note = (note or "").strip()
+    if not note:
+        raise PublicationError("Write a note telling the requester why the request is rejected.")
+    with transaction.atomic():
+        locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
+        if locked.status == PublicationRequest.Status.REJECTED:
+            return locked, False
+        if locked.status != PublicationRequest.Status.PENDING:
+            raise PublicationError(f"This request is {locked.get_status_display().lower()}: only a pending request can be rejected.")
+        locked.status = PublicationRequest.Status.REJECTED
+        locked.reviewed_by = reviewer
+        locked.reviewed_at = timezone.now()
+        locked.review_note = note
+        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+        event_record(
+            kind="publication_rejected", connection=locked.connection, actor=reviewer, detail={"request": locked.pk}
+        )
+        transaction.on_commit(lambda: _tell_requester(locked, "rejected"))
+    return locked, True
+
+
+def _tell_requester(publication_request, outcome):
+    user = publication_request.requested_by
+    if user is None or not user.email:
+        return
+    connection = Connection.all_objects.select_related("app", "tenant").get(pk=publication_request.connection_id)
+    context = {
+        "request": publication_request,
+        "connection": connection,
+        "user": user,
+        "url": settings.BASE_URL.rstrip("/") + connection.get_absolute_url(),
+    }
+    subject = render_to_string(f"emails/publication_{outcome}_subject.txt", context).strip()
+    body = render_to_string(f"emails/publication_{outcome}.txt", context)
+    try:
+        send_mail(subject, body, None, [user.email])
+    except Exception:  # A mail outage must not undo a committed review.
+        logger.exception("Could not email publication %s to user %s", outcome, user.pk)
+
+
+def global_check(*, global_connection: GlobalConnection, actor=None) -> HealthCheck:
+    """Check a global connection now (refreshing first when due); return the HealthCheck."""
+    from .health import ConnectionUnusable, connection_check
+
+    try:
+        return connection_check(connection=global_connection, actor=actor)
+    except ConnectionUnusable as unusable:
+        raise PublicationError(f"{global_connection} cannot be checked: {unusable}") from None
+
+
+def global_unpublish(*, global_connection: GlobalConnection, actor) -> GlobalConnection:
+    """Hide a global connection from every tenant; the source and the shared Secret stay as they are."""
+    with transaction.atomic():
+        locked = GlobalConnection.objects.select_for_update().get(pk=global_connection.pk)
+        if locked.unpublished_at is not None:
+            return locked
+        locked.unpublished_at = timezone.now()
+        locked.save(update_fields=["unpublished_at", "updated_at"])
+        event_record(kind="unpublished", global_connection=locked, actor=actor)
+        source = locked.source_connection_id and Connection.all_objects.filter(pk=locked.source_connection_id).first()
+        if source:
+            event_record(kind="unpublished", connection=source, actor=actor, detail={"global_connection": str(locked.pk)})
+    global_connection.refresh_from_db()
+    return locked
+
+
+def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnection:
+    """Revoke the shared grant at the provider: the copy is revoked and the source expires."""
+    from vault.services import VaultError, secret_open
+
+    from ..auth import get_mode
+    from ..errors import ConnectionFailure
+
+    with transaction.atomic():
+        locked = GlobalConnection.objects.select_for_update().select_related("app", "credentials").get(
+            pk=global_connection.pk
+        )
+        if locked.status == ConnectionStatus.REVOKED:
+            return locked
+        provider_error = ""
+        if locked.credentials_id is not None:
+            try:
+                credentials = secret_open(secret=locked.credentials, purpose="connection")
+                get_mode(locked.app.auth_mode).revoke(locked.app, locked.config, credentials)
+            except (ConnectionFailure, VaultError, NotImplementedError) as error:
+                provider_error = getattr(error, "message", "") or "revocation failed at the provider"
+                logger.warning("Revocation of global connection %s at the provider failed: %s", locked.pk, provider_error)
+        now = timezone.now()
+        secret_id = locked.credentials_id
+        locked.status = ConnectionStatus.REVOKED
+        locked.revoked_at = now
+        locked.unpublished_at = locked.unpublished_at or now
+        locked.credentials = None
+        locked.save(update_fields=["status", "revoked_at", "unpublished_at", "credentials", "updated_at"])
+        event_record(
+            kind="revoked", global_connection=locked, actor=actor,
+            detail={"at_provider": True, **({"provider_error": provider_error} if provider_error else {})},
+        )
+        source = None
+        if locked.source_connection_id:
+            source = Connection.all_objects.select_for_update().filter(pk=locked.source_connection_id).first()
+        if source and source.credentials_id == secret_id and source.status != ConnectionStatus.REVOKED:
+            # The source holds the same, now dead, grant: it must be re-authorized.
+            source.status = ConnectionStatus.EXPIRED
+            source.last_error_code = ErrorCode.CONNECTION_EXPIRED
+            source.last_error_message = "The grant was revoked at the provider by a system administrator."
+            source.save(update_fields=["status", "last_error_code", "last_error_message", "updated_at"])
+            event_record(
+                kind="grant_revoked", connection=source, actor=actor,
+                detail={"global_connection": str(locked.pk), "by": "system administrator"},
+            )
+        elif secret_id is not None and not _secret_still_held(secret_id):
+            from vault.models import Secret
+            from vault.services import secret_destroy
+
+            secret = Secret.objects.filter(pk=secret_id).first()
+            if secret is not None:
+                secret_destroy(secret=secret)
+    global_connection.refresh_from_db()
+    return locked
+
+
+def _secret_still_held(secret_id) -> bool:
+    return (
+        Connection.all_objects.filter(credentials_id=secret_id).exists()
+        or GlobalConnection.objects.filter(credentials_id=secret_id).exists()
+    )
+
