@@ -1,24 +1,142 @@
-"""Placeholder views: replaced by the real ones."""
+"""Tenant pages: switch company, members, API tokens, settings (webhook)."""
 
-from django.http import HttpResponse
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
-
-def tenant_switch(request, *args, **kwargs):
-    return HttpResponse("Not built yet: tenant_switch", status=501)
-
-
-def member_list(request, *args, **kwargs):
-    return HttpResponse("Not built yet: member_list", status=501)
-
-
-def token_list(request, *args, **kwargs):
-    return HttpResponse("Not built yet: token_list", status=501)
-
-
-def token_revoke(request, *args, **kwargs):
-    return HttpResponse("Not built yet: token_revoke", status=501)
+from .middleware import SESSION_KEY
+from .models import ApiToken, Member, Role
+from .permissions import tenant_required
+from .services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
+from .services.tokens import api_token_create, api_token_revoke
 
 
-def tenant_settings(request, *args, **kwargs):
-    return HttpResponse("Not built yet: tenant_settings", status=501)
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=120, help_text="What uses this token, e.g. “Billing flow”."
+    )
 
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.URLField(
+        label="Webhook URL", required=False, max_length=200, assume_scheme="https",
+        help_text="We POST a signed JSON message here when a connection breaks or recovers.",
+    )
+
+
+@login_required
+@require_POST
+def tenant_switch(request):
+    """Make another of the user's companies the current one."""
+    tenant_id = request.POST.get("tenant", "")
+    if not tenant_id.isdigit():
+        raise Http404("No such company.")
+    member = Member.objects.filter(user=request.user, tenant_id=int(tenant_id)).select_related("tenant").first()
+    if member is None:
+        raise Http404("No such company.")
+    request.session[SESSION_KEY] = member.tenant_id
+    messages.success(request, f"Switched to {member.tenant.name}.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = "connections:list"
+    return redirect(target)
+
+
+@tenant_required()
+def member_list(request):
+    """List the current company's members; admins also see their roles."""
+    members = (
+        Member.objects.filter(tenant=request.tenant)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return render(request, "tenants/members.html", {"members": members, "roles": Role})
+
+
+@never_cache
+@tenant_required()
+@require_http_methods(["GET", "POST"])
+def token_list(request):
+    """List the company's API tokens; admins create them (the plaintext is shown once)."""
+    is_admin = request.membership.is_admin
+    form = TokenCreateForm() if is_admin else None
+    created = None
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only company admins manage API tokens.")
+        form = TokenCreateForm(request.POST)
+        if form.is_valid():
+            token, plaintext = api_token_create(
+                tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user
+            )
+            created = {"token": token, "plaintext": plaintext}
+            form = TokenCreateForm()
+    tokens = ApiToken.objects.for_tenant(request.tenant).select_related("created_by")
+    return render(
+        request,
+        "tenants/tokens.html",
+        {"tokens": tokens, "form": form, "created": created, "is_admin": is_admin},
+        status=201 if created else 200,
+    )
+
+
+@tenant_required()
+@require_http_methods(["GET", "POST"])
+def token_revoke(request, pk):
+    """Confirm, then revoke one of the company's API tokens."""
+    token = get_object_or_404(ApiToken.objects.for_tenant(request.tenant), pk=pk)
+    if not request.membership.is_admin:
+        raise PermissionDenied("Only company admins manage API tokens.")
+    if token.revoked_at is not None:
+        messages.info(request, f"The token “{token.name}” was already revoked.")
+        return redirect("tenants:tokens")
+    if request.method == "POST":
+        api_token_revoke(token=token, actor=request.user)
+        messages.success(request, f"The token “{token.name}” was revoked. Requests using it now fail.")
+        return redirect("tenants:tokens")
+    return render(request, "tenants/token_revoke.html", {"token": token})
+
+
+@never_cache
+@tenant_required(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def tenant_settings(request):
+    """Company settings for admins: the alert webhook URL and its signing secret."""
+    tenant = request.tenant
+    new_secret = None
+    form = WebhookForm(initial={"webhook_url": tenant.webhook_url})
+    if request.method == "POST":
+        action = request.POST.get("action", "save")
+        if action == "rotate_secret":
+            if not tenant.webhook_url:
+                messages.error(request, "Set a webhook URL first.")
+                return redirect("tenants:settings")
+            new_secret = tenant_webhook_secret_rotate(tenant=tenant, actor=request.user)
+            messages.success(request, "A new signing secret was generated. The old one no longer works.")
+        elif action == "remove":
+            tenant_webhook_clear(tenant=tenant, actor=request.user)
+            messages.success(request, "The webhook was removed.")
+            return redirect("tenants:settings")
+        else:
+            form = WebhookForm(request.POST)
+            if form.is_valid():
+                url = form.cleaned_data["webhook_url"]
+                if not url:
+                    tenant_webhook_clear(tenant=tenant, actor=request.user)
+                    messages.success(request, "The webhook was removed.")
+                    return redirect("tenants:settings")
+                new_secret = tenant_webhook_set(tenant=tenant, url=url, actor=request.user)
+                messages.success(request, "Webhook saved.")
+                if new_secret is None:
+                    return redirect("tenants:settings")
+    return render(
+        request,
+        "tenants/settings.html",
+        {"form": form, "new_secret": new_secret, "has_secret": tenant.webhook_secret_id is not None},
+    )
