@@ -1,0 +1,76 @@
+"""Send an app's test request with some credentials and say whose account they open."""
+
+import requests
+
+from .auth import get_mode
+from .auth.base import join_url, render, template_values
+from .auth.oauth2 import retry_after_seconds, unavailable_from_exception
+from .errors import ConnectionFailure
+from .models import ErrorCode
+
+
+def account_from(payload, path: str | None) -> str:
+    """Return the value at a dotted path of a JSON answer, or "" when absent."""
+    if not path:
+        return ""
+    value = payload
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return ""
+    if isinstance(value, (dict, list)) or value is None:
+        return ""
+    return str(value)[:255]
+
+
+def run_test(app, config, credentials, *, existing: bool = False) -> str:
+    """Send the app's test request; return the account label or raise ConnectionFailure.
+
+    401/403 mean test_failed for a new attempt and connection_expired for an existing
+    connection (`existing=True`); 5xx, 429, timeouts and connection errors mean app_unavailable.
+    """
+    spec = (app.spec or {}).get("test") or {}
+    session = get_mode(app.auth_mode).session(app, config or {}, credentials or {})
+    values = template_values(app, config, credentials)
+    url = join_url(session.base_url, render(app, spec.get("path", ""), values))
+    headers = {key: render(app, value, values) for key, value in (spec.get("headers") or {}).items()}
+    kwargs = {"headers": headers}
+    if spec.get("body") is not None and spec.get("method", "GET") == "POST":
+        kwargs["json"] = spec["body"]
+    try:
+        with session:
+            response = session.request(spec.get("method", "GET"), url, allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        raise unavailable_from_exception(app, exc, "API") from None
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise ConnectionFailure(
+            ErrorCode.APP_UNAVAILABLE,
+            f"{app.name} answered HTTP {status} to the test request.",
+            http_status=status,
+            retry_after=retry_after_seconds(response),
+        )
+    if status in (401, 403):
+        if existing:
+            raise ConnectionFailure(
+                ErrorCode.CONNECTION_EXPIRED,
+                f"{app.name} no longer accepts this connection's credentials (HTTP {status}).",
+                http_status=status,
+            )
+        raise ConnectionFailure(
+            ErrorCode.TEST_FAILED, f"{app.name} refused the credentials (HTTP {status}).", http_status=status
+        )
+    if status >= 300:
+        raise ConnectionFailure(
+            ErrorCode.TEST_FAILED, f"{app.name} answered HTTP {status} to the test request.", http_status=status
+        )
+    if not spec.get("account"):
+        return ""
+    try:
+        payload = response.json()
+    except ValueError:
+        return ""
+    return account_from(payload, spec.get("account"))

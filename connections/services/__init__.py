@@ -1,0 +1,1 @@
+"""Writes of the connections app, one module per sub-domain (attempts, connections, health, …)."""

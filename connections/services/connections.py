@@ -1,0 +1,154 @@
+"""Writes on existing connections: names, rename, revoke."""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from vault.services import VaultError, secret_destroy, secret_open
+
+from ..auth import get_mode
+from ..errors import ConnectionFailure
+from ..models import Connection, ConnectionStatus, GlobalConnection
+from .events import event_record
+
+logger = logging.getLogger(__name__)
+
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+
+
+def ordinal(n: int) -> str:
+    """Return "first" … "tenth", then "11th", "12th", "21st", "22nd", "23rd", …"""
+    if 1 <= n <= len(ORDINALS):
+        return ORDINALS[n - 1]
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _live(tenant, app):
+    return Connection.objects.for_tenant(tenant).filter(app=app).exclude(status=ConnectionStatus.REVOKED)
+
+
+def name_taken(*, tenant, app, name: str, exclude=None) -> bool:
+    """Return whether a live connection of the tenant and app already has this name."""
+    qs = _live(tenant, app).filter(name__iexact=name.strip())
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.exists()
+
+
+def unique_name(*, tenant, app, name: str) -> str:
+    """Return name, or name with " (2)", " (3)"… when a live connection took it meanwhile."""
+    candidate, n = name, 1
+    while name_taken(tenant=tenant, app=app, name=candidate):
+        n += 1
+        candidate = f"{name[:110]} ({n})"
+    return candidate
+
+
+def default_connection_name(*, tenant, app) -> str:
+    """Return "My first Slack account", "My second …" when earlier live ones exist."""
+    n = _live(tenant, app).count() + 1
+    while True:
+        name = f"My {ordinal(n)} {app.name} account"
+        if not name_taken(tenant=tenant, app=app, name=name):
+            return name
+        n += 1
+
+
+def connection_rename(*, connection: Connection, name: str, actor) -> Connection:
+    """Rename a live connection; the name is unique per tenant and app among live connections."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the connection a name."})
+    if len(name) > 120:
+        raise ValidationError({"name": "Use at most 120 characters."})
+    with transaction.atomic():
+        connection = Connection.all_objects.select_for_update().select_related("app").get(pk=connection.pk)
+        if connection.status == ConnectionStatus.REVOKED:
+            raise ValidationError("A revoked connection cannot be renamed.")
+        if name == connection.name:
+            return connection
+        if name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude=connection):
+            raise ValidationError(
+                {"name": f"You already have a {connection.app.name} connection named “{name}”."}, code="unique"
+            )
+        previous = connection.name
+        connection.name = name
+        connection.save(update_fields=["name", "updated_at"])
+        event_record(kind="renamed", connection=connection, actor=actor, detail={"from": previous, "to": name})
+    return connection
+
+
+def shared_global_connections(connection: Connection):
+    """Return the live global connections that hold the same grant (the same Secret)."""
+    if not connection.credentials_id:
+        return GlobalConnection.objects.none()
+    return GlobalConnection.objects.filter(credentials_id=connection.credentials_id).exclude(
+        status=ConnectionStatus.REVOKED
+    )
+
+
+def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = False) -> Connection:
+    """Revoke a connection: at the provider (RFC 7009) when possible, then locally, for good.
+
+    A failure at the provider is logged and recorded on the Event but does not keep the
+    connection alive. The Secret is destroyed unless a global connection still holds it; then
+    `confirm_shared=True` is required and the grant stays alive at the provider for the global
+    copy. The returned connection carries `revocation_warning` (a safe message, or "").
+    """
+    connection = Connection.all_objects.select_related("app", "credentials").get(pk=connection.pk)
+    if connection.status == ConnectionStatus.REVOKED:
+        connection.revocation_warning = ""
+        return connection
+    shared = list(shared_global_connections(connection).values_list("name", flat=True))
+    if shared and not confirm_shared:
+        raise ValidationError(
+            "The global connection “%(names)s” uses the same authorization; confirm to revoke this "
+            "connection while the global copy keeps working.",
+            code="shared",
+            params={"names": "”, “".join(shared)},
+        )
+    app = connection.app
+    provider, warning = "skipped", ""
+    if not shared and connection.credentials_id:
+        if app.auth_mode == "oauth2" and ((app.spec or {}).get("oauth2") or {}).get("revoke_url"):
+            try:
+                credentials = secret_open(secret=connection.credentials, purpose="connection")
+                get_mode(app.auth_mode).revoke(app, connection.config, credentials)
+                provider = "revoked"
+            except ConnectionFailure as failure:
+                provider, warning = "failed", failure.message
+                logger.warning("Revocation of connection %s at %s failed: %s", connection.pk, app.slug, failure.message)
+            except VaultError:
+                provider, warning = "failed", "The stored credentials could not be opened."
+                logger.warning("Revocation of connection %s: credentials could not be opened", connection.pk)
+        else:
+            provider = "not_supported"
+    with transaction.atomic():
+        connection = Connection.all_objects.select_for_update().get(pk=connection.pk)
+        if connection.status == ConnectionStatus.REVOKED:
+            connection.revocation_warning = ""
+            return connection
+        secret = connection.credentials if connection.credentials_id else None
+        keep_secret = bool(shared) or shared_global_connections(connection).exists()
+        connection.status = ConnectionStatus.REVOKED
+        connection.revoked_at = timezone.now()
+        if secret is not None and not keep_secret:
+            connection.credentials = None
+        connection.version = (connection.version or 0) + 1
+        connection.save()
+        if secret is not None and not keep_secret:
+            secret_destroy(secret=secret)
+        detail = {"provider_revocation": provider, "secret": "kept_for_global" if keep_secret else "destroyed"}
+        if warning:
+            detail["message"] = warning
+        if shared:
+            detail["global_connections"] = shared
+        event_record(kind="revoked", connection=connection, actor=actor, detail=detail)
+    connection.revocation_warning = warning
+    return connection
