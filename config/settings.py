@@ -166,6 +166,11 @@ HEALTH_HISTORY = env.int("HEALTH_HISTORY", default=50)
 
 # Celery: the filesystem broker needs no server, so `make run` works on a bare machine.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Time limits: soft < hard < the Redis visibility timeout, so a task still running is never
+# delivered a second time; retry countdowns and check spreads stay below it too (ETA tasks).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = VAR_DIR / "celery" / "queue"
     _processed = VAR_DIR / "celery" / "processed"
@@ -178,28 +183,30 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than any task's hard time limit, so a slow task is never delivered twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ACKS_LATE = False  # opted in per idempotent task
+CELERY_TASK_ACKS_LATE = False  # opted in per idempotent task (connections/tasks.py)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 120
-CELERY_TASK_TIME_LIMIT = 180
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+REFRESH_SWEEP_EVERY = env.float("REFRESH_SWEEP_EVERY", default=60.0)
+CHECK_SWEEP_EVERY = env.float("CHECK_SWEEP_EVERY", default=300.0)
+# Due checks are spread over this many seconds (countdown jitter) so they do not fire at once.
+CHECK_SPREAD = env.float("CHECK_SPREAD", default=min(float(CHECK_INTERVAL), CHECK_SWEEP_EVERY))
 CELERY_BEAT_SCHEDULE = {
     "refresh-due-tokens": {
         "task": "connections.tasks.refresh_due_tokens",
-        "schedule": env.float("REFRESH_SWEEP_EVERY", default=60.0),
-        "options": {"expires": 55},
+        "schedule": REFRESH_SWEEP_EVERY,
+        "options": {"expires": max(REFRESH_SWEEP_EVERY - 5, 1)},
     },
     "check-connections": {
         "task": "connections.tasks.check_connections",
-        "schedule": env.float("CHECK_SWEEP_EVERY", default=300.0),
-        "options": {"expires": 290},
+        "schedule": CHECK_SWEEP_EVERY,
+        "options": {"expires": max(CHECK_SWEEP_EVERY - 10, 1)},
     },
     "rotation-reminders": {
         "task": "connections.tasks.rotation_reminders",
