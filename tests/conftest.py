@@ -58,3 +58,19 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def sandbox(live_server, settings):
+    """Return the sandbox provider served by live_server, with test clients and credentials.
+
+    `.client_id/.client_secret/.redirect_uri` (OAuth2), `.oauth1_client_key/...secret/
+    .oauth1_callback_uri`, `.api_key`, `.basic.username/.password`, `.set_switch(...)`,
+    `.token_requests()`, `.count(endpoint)`, `.approve(authorize_url)` (press Allow, get the
+    redirect URL), `.register_catalog_clients()` (after `sync_catalog`). See sandbox/testing.py.
+    """
+    from sandbox.testing import start
+
+    settings.BASE_URL = live_server.url
+    settings.SANDBOX_URL = live_server.url
+    return start(live_server.url)
