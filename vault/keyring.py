@@ -5,8 +5,10 @@ import binascii
 import os
 import secrets
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 KEY_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -20,6 +22,11 @@ class KeyringError(ValueError):
 class Keyring:
     keys: dict[str, bytes]
     primary_id: str
+    ciphers: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        # One prepared cipher per key: building AESGCM costs as much as one encryption.
+        object.__setattr__(self, "ciphers", {kid: AESGCM(key) for kid, key in self.keys.items()})
 
     def __repr__(self):
         return f"Keyring(primary_id={self.primary_id!r}, key_ids={list(self.keys)!r})"
@@ -27,6 +34,10 @@ class Keyring:
     @property
     def primary(self) -> bytes:
         return self.keys[self.primary_id]
+
+    def cipher(self, key_id: str) -> AESGCM | None:
+        """Return the prepared cipher for key_id, or None when the keyring lacks it."""
+        return self.ciphers.get(key_id)
 
 
 HINT = (
