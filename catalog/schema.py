@@ -81,6 +81,8 @@ APP_SCHEMA = {
                 "client_auth": {"enum": ["body", "basic"]},
                 "authorize_params": _string_map,
                 "token_params": _string_map,
+                # Header carrying the raw access token instead of "Authorization: Bearer …".
+                "access_token_header": {"type": "string", "pattern": r"^[A-Za-z0-9-]+$"},
             },
         },
         "oauth1": {
@@ -114,7 +116,7 @@ APP_SCHEMA = {
             "properties": {
                 "method": {"enum": ["GET", "POST", "HEAD"]},
                 "path": {"type": "string", "minLength": 1},
-                "account": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"},
+                "account": {"type": "string", "pattern": r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)?$"},
                 "headers": _string_map,
                 "body": {},
             },

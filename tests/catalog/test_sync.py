@@ -96,3 +96,12 @@ def test_admin_sourced_app_is_left_alone(write_provider, app_yaml):
     path = write_provider("crm.yaml", app_yaml("one", "From file"))
     assert sync(path) == "0 created, 0 updated, 0 disabled, 0 unchanged"
     assert App.objects.get(slug="one").name == "Mine"
+
+
+@pytest.mark.django_db
+def test_shipped_files_sync_twice_without_changes():
+    first = sync()
+    total = len(schema.validate_files(schema.default_files()))
+    assert first == f"{total} created, 0 updated, 0 disabled, 0 unchanged"
+    assert sync() == f"0 created, 0 updated, 0 disabled, {total} unchanged"
+    assert App.objects.filter(enabled=True).count() == total
