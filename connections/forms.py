@@ -1,0 +1,210 @@
+"""Forms of the connection pages: the connection window, rename, revoke and the list filters."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import AuthMode
+
+from .models import Connection, ConnectionStatus
+
+FIELD_PREFIX = "field_"
+HISTORY = "history"  # the list filter that shows revoked connections
+
+
+def _name_taken(*, tenant, app, name, exclude_pk=None) -> bool:
+    live = Connection.objects.for_tenant(tenant).filter(app=app, name=name).exclude(status=ConnectionStatus.REVOKED)
+    if exclude_pk is not None:
+        live = live.exclude(pk=exclude_pk)
+    return live.exists()
+
+
+def _name_taken_message(app, name):
+    return _("You already have a %(app)s connection named “%(name)s”. Choose another name.") % {
+        "app": app.name,
+        "name": name,
+    }
+
+
+def scope_choices(app, oauth_client=None):
+    """Return (choices, default scopes) for an OAuth2 app: spec scopes first, optional ones after."""
+    oauth2 = (app.spec or {}).get("oauth2") or {}
+    defaults = list(oauth2.get("scopes") or [])
+    if oauth_client is not None and oauth_client.scopes_override:
+        defaults = list(oauth_client.scopes_override)
+    names = []
+    for scope in [*defaults, *(oauth2.get("scopes") or []), *(oauth2.get("optional_scopes") or [])]:
+        if scope not in names:
+            names.append(scope)
+    return [(scope, scope) for scope in names], defaults
+
+
+class ConnectionWindowForm(forms.Form):
+    """The connection window: name, the app's fields, scopes (OAuth2) and custom header/query rows.
+
+    With `reauthorize=True` it serves the re-authorization of an existing connection: no name.
+    """
+
+    name = forms.CharField(label=_("Connection name"), max_length=120)
+
+    def __init__(self, *args, tenant, app, oauth_client=None, connection=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.app = app
+        self.connection = connection
+        self.field_keys = []
+        self.secret_keys = []
+        if connection is not None:
+            del self.fields["name"]
+        spec = app.spec or {}
+        for spec_field in spec.get("fields") or []:
+            key = spec_field["key"]
+            secret = bool(spec_field.get("secret"))
+            attrs = {"autocomplete": "off", "spellcheck": "false"}
+            widget = forms.PasswordInput(attrs=attrs, render_value=False) if secret else forms.TextInput(attrs=attrs)
+            initial = None
+            if connection is not None and not secret:
+                initial = (connection.config or {}).get(key)
+            self.fields[FIELD_PREFIX + key] = forms.CharField(
+                label=spec_field.get("label") or key,
+                help_text=spec_field.get("help", ""),
+                required=spec_field.get("required", True),
+                widget=widget,
+                initial=initial,
+                strip=not secret,
+            )
+            self.field_keys.append(key)
+            if secret:
+                self.secret_keys.append(key)
+        self.has_scopes = app.auth_mode == AuthMode.OAUTH2
+        if self.has_scopes:
+            choices, defaults = scope_choices(app, oauth_client)
+            if connection is not None and connection.scopes:
+                defaults = list(connection.scopes)
+                known = {value for value, _label in choices}
+                choices += [(scope, scope) for scope in defaults if scope not in known]
+            self.fields["scopes"] = forms.MultipleChoiceField(
+                label=_("Scopes"),
+                choices=choices,
+                initial=defaults,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+            )
+        self.is_custom = app.auth_mode == AuthMode.CUSTOM
+        self.custom_headers = {}
+        self.custom_query = {}
+
+    def app_fields(self):
+        """Return the bound fields of the app's spec fields, in order."""
+        return [self[FIELD_PREFIX + key] for key in self.field_keys]
+
+    def header_rows(self):
+        """Return the custom header rows to render: names kept, values never echoed."""
+        return self._rows("header") or [("", "")]
+
+    def query_rows(self):
+        return self._rows("query") or [("", "")]
+
+    def _rows(self, kind):
+        if not self.is_bound:
+            return []
+        names = self.data.getlist(f"{kind}_name") if hasattr(self.data, "getlist") else []
+        return [(name, "") for name in names if name.strip()]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if _name_taken(tenant=self.tenant, app=self.app, name=name):
+            raise forms.ValidationError(_name_taken_message(self.app, name))
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.is_custom and hasattr(self.data, "getlist"):
+            self.custom_headers = self._parse_rows("header")
+            self.custom_query = self._parse_rows("query")
+        return cleaned
+
+    def _parse_rows(self, kind):
+        names = self.data.getlist(f"{kind}_name")
+        values = self.data.getlist(f"{kind}_value")
+        rows = {}
+        for index, name in enumerate(names):
+            name = name.strip()
+            value = values[index] if index < len(values) else ""
+            if not name and not value:
+                continue
+            if not name:
+                self.add_error(None, _("Every header or query row with a value needs a name."))
+                continue
+            rows[name] = value
+        return rows
+
+    def field_values(self) -> dict:
+        """Return the typed field values keyed by spec key (custom rows under headers/query)."""
+        values = {}
+        for key in self.field_keys:
+            value = self.cleaned_data.get(FIELD_PREFIX + key)
+            if value not in (None, ""):
+                values[key] = value
+        if self.is_custom:
+            values["headers"] = dict(self.custom_headers)
+            values["query"] = dict(self.custom_query)
+        return values
+
+    def selected_scopes(self) -> list:
+        return list(self.cleaned_data.get("scopes") or []) if self.has_scopes else []
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+
+    def __init__(self, *args, connection, **kwargs):
+        kwargs.setdefault("initial", {"name": connection.name})
+        super().__init__(*args, **kwargs)
+        self.connection = connection
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        connection = self.connection
+        if _name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude_pk=connection.pk):
+            raise forms.ValidationError(_name_taken_message(connection.app, name))
+        return name
+
+
+class RevokeForm(forms.Form):
+    confirm_shared = forms.BooleanField(
+        label=_("I understand that the global copy of this connection keeps working until it is unpublished."),
+        required=False,
+    )
+
+    def __init__(self, *args, shared=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shared = shared
+        if shared:
+            self.fields["confirm_shared"].required = True
+        else:
+            del self.fields["confirm_shared"]
+
+
+class ConnectionFilterForm(forms.Form):
+    """The list's filter bar: search by name, app and status (History shows revoked ones)."""
+
+    STATUS_CHOICES = [
+        ("", _("All live")),
+        (ConnectionStatus.ACTIVE, ConnectionStatus.ACTIVE.label),
+        (ConnectionStatus.EXPIRED, ConnectionStatus.EXPIRED.label),
+        (ConnectionStatus.ERROR, ConnectionStatus.ERROR.label),
+        (HISTORY, _("History (revoked)")),
+    ]
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=120)
+    app = forms.ChoiceField(label=_("App"), required=False)
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=STATUS_CHOICES)
+
+    def __init__(self, *args, apps=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app"].choices = [("", _("All apps"))] + [(app.slug, app.name) for app in apps]
+        self.fields["q"].widget.attrs.update({"placeholder": _("Search by name"), "type": "search"})
+
+    def value(self, name):
+        self.is_valid()
+        return self.cleaned_data.get(name) or ""
