@@ -349,10 +349,10 @@ def connection_check(*, connection, actor=None) -> HealthCheck:
             label = run_test(connection.app, connection.config, credentials, existing=True)
     except ConnectionFailure as exc:
         failure = exc
-        if exc.http_status == 401 and exc.code != ErrorCode.CONNECTION_EXPIRED:
+        if exc.http_status == 401:
             failure = ConnectionFailure(
                 ErrorCode.CONNECTION_EXPIRED,
-                "The app rejected the stored credentials"
+                f"{connection.app.name} rejected the stored credentials (HTTP 401)"
                 + (" right after a token refresh." if refreshed else "."),
                 http_status=401,
             )

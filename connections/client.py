@@ -1,0 +1,126 @@
+"""Use a connection from code that runs flows: `connections.use(connection, consumer="…")`.
+
+    session = connections.use(connection, consumer="Weekly report")
+    session.get(session.base_url + "/users/me")
+
+The session signs every request with the connection's credentials (refreshed first when
+the access token is due) and has a timeout; each call records one use for the consumer.
+Global connections are usable by every tenant: pass the using tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import requests
+
+from .errors import ConnectionFailure
+from .models import Connection, ConnectionStatus, ErrorCode, GlobalConnection
+from .services.health import ConnectionUnusable, credentials_get
+from .services.usage import usage_record
+
+
+def resolve(connection, *, tenant=None):
+    """Return (connection, using tenant) for an instance or an id; raise ConnectionUnusable.
+
+    A tenant's connection is usable only by its tenant; a published global connection by any.
+    """
+    if isinstance(connection, (str, uuid.UUID)):
+        if tenant is None:
+            raise ConnectionUnusable("Name the tenant that uses the connection.")
+        found = Connection.objects.for_tenant(tenant).select_related("app").filter(pk=connection).first()
+        if found is None:
+            found = GlobalConnection.objects.select_related("app").filter(pk=connection).first()
+        connection = found
+    if connection is None:
+        raise ConnectionUnusable("No such connection.")
+    if isinstance(connection, GlobalConnection):
+        if tenant is None:
+            raise ConnectionUnusable("Name the tenant that uses this global connection.")
+        if connection.unpublished_at is not None:
+            raise ConnectionUnusable("No such connection.")
+        return connection, tenant
+    if tenant is not None and tenant.pk != connection.tenant_id:
+        raise ConnectionUnusable("No such connection.")  # not yours looks like missing
+    return connection, connection.tenant
+
+
+def use(connection, *, consumer: str, tenant=None) -> requests.Session:
+    """Return a requests.Session signing requests with the connection's fresh credentials."""
+    from .auth import get_mode
+
+    connection, tenant = resolve(connection, tenant=tenant)
+    if connection.status == ConnectionStatus.REVOKED:
+        raise ConnectionUnusable("This connection is revoked.")
+    if connection.status == ConnectionStatus.EXPIRED:
+        raise ConnectionFailure(
+            ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."
+        )
+    credentials = credentials_get(connection=connection)
+    session = get_mode(connection.app.auth_mode).session(connection.app, connection.config, credentials)
+    usage_record(tenant=tenant, connection=connection, consumer=consumer)
+    return session
+
+
+# GET /api/connections/<id>/credentials (connections/api.py delegates here).
+#
+# Only tenant API tokens (Authorization: Bearer act_…) get credentials: a browser session never
+# does, so no page can show a secret. A tenant's token gets its own connections' credentials
+# and, because global connections are published to be used by every tenant, theirs too.
+# The refresh token is never returned (flows must not refresh: that would break single-flight
+# refresh and rotating refresh tokens); neither is any OAuth client secret.
+
+HIDDEN_KEYS = frozenset({"refresh_token"})
+
+
+def credentials_view(request, pk):
+    """Return a connection's fresh credentials to an API token of the tenant that may use it."""
+    from django.http import JsonResponse
+
+    from .services.tokens import api_token_authenticate
+
+    def error(status, code, message, **headers):
+        response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+        for key, value in headers.items():
+            response[key] = value
+        response["Cache-Control"] = "no-store"
+        return response
+
+    if request.method != "GET":
+        return error(405, "method_not_allowed", "Use GET.", Allow="GET")
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    token = api_token_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        return error(401, "unauthorized", "Send a tenant API token: Authorization: Bearer <token>.",
+                     **{"WWW-Authenticate": 'Bearer realm="api"'})
+    try:
+        connection, tenant = resolve(str(pk), tenant=token.tenant)
+        if connection.status == ConnectionStatus.REVOKED:
+            raise ConnectionUnusable("No such connection.")
+        credentials = credentials_get(connection=connection)
+    except ConnectionUnusable:
+        return error(404, "not_found", "No such connection.")
+    except ConnectionFailure as failure:
+        status = 503 if failure.code == ErrorCode.APP_UNAVAILABLE else 409
+        headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after else {}
+        return error(status, failure.code.value, failure.message, **headers)
+    consumer = request.GET.get("consumer") or token.name
+    usage_record(tenant=tenant, connection=connection, consumer=consumer)
+    connection.refresh_from_db(fields=["expires_at", "status"])
+    response = JsonResponse(
+        {
+            "connection": {
+                "id": str(connection.pk),
+                "name": connection.name,
+                "app": connection.app.slug,
+                "auth_mode": connection.app.auth_mode,
+                "status": connection.status,
+                "global": isinstance(connection, GlobalConnection),
+                "config": connection.config,
+                "expires_at": connection.expires_at.isoformat() if connection.expires_at else None,
+            },
+            "credentials": {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS},
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response

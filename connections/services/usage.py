@@ -1,0 +1,39 @@
+"""Usage of connections by flows and boards: which consumer, how often, when last."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Connection, GlobalConnection, Tenant, Usage
+from .health import rows
+
+MAX_CONSUMER = 200
+
+
+def consumer_name(value) -> str:
+    """Return a consumer name fit for storage: one line, at most 200 characters."""
+    name = " ".join(str(value or "").split())[:MAX_CONSUMER]
+    return name or "unnamed"
+
+
+def usage_record(*, tenant: Tenant, connection: Connection | GlobalConnection, consumer: str) -> Usage:
+    """Count one use of connection by consumer on behalf of tenant (the using tenant)."""
+    if isinstance(connection, Connection) and connection.tenant_id != tenant.pk:
+        raise ValueError("A tenant's connection can only be used by that tenant.")
+    owner = {"global_connection": connection} if isinstance(connection, GlobalConnection) else {"connection": connection}
+    consumer = consumer_name(consumer)
+    now = timezone.now()
+    mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
+    if not mine.update(count=F("count") + 1, last_used_at=now):
+        try:
+            with transaction.atomic():
+                Usage.all_objects.create(
+                    tenant=tenant, consumer=consumer, count=1, first_used_at=now, last_used_at=now, **owner
+                )
+        except IntegrityError:  # a concurrent first use created it
+            mine.update(count=F("count") + 1, last_used_at=now)
+    rows(type(connection)).filter(pk=connection.pk).update(last_used_at=now)
+    connection.last_used_at = now
+    return mine.get()
