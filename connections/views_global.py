@@ -1,12 +1,42 @@
-"""Placeholder views: replaced by the real ones."""
+"""Global connections as tenants see them: read-only, checkable, never editable."""
 
-from django.http import HttpResponse
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors
+from .errors import explain
+from .models import ConnectionStatus, Role
+from .permissions import tenant_required
+from .services.publication import global_check as global_check_service
+
+RECENT_HEALTH = 10
 
 
-def global_detail(request, *args, **kwargs):
-    return HttpResponse("Not built yet: global_detail", status=501)
+@require_GET
+@tenant_required()
+def global_detail(request, pk):
+    global_connection = selectors.global_connection_get(pk=pk)
+    context = {
+        "connection": global_connection,
+        "app": global_connection.app,
+        "health": list(global_connection.health.all()[:RECENT_HEALTH]),
+        "can_check": request.membership.can_create,
+    }
+    if global_connection.last_error_code and global_connection.status != ConnectionStatus.ACTIVE:
+        context["explanation"] = explain(global_connection.last_error_code)
+    return render(request, "connections/global_detail.html", context)
 
 
-def global_check(request, *args, **kwargs):
-    return HttpResponse("Not built yet: global_check", status=501)
-
+@require_POST
+@tenant_required(Role.ADMIN, Role.OPERATOR)
+def global_check(request, pk):
+    global_connection = selectors.global_connection_get(pk=pk)
+    result = global_check_service(global_connection=global_connection, actor=request.user)
+    if result.ok:
+        messages.success(request, _("Check passed: “%(name)s” works.") % {"name": global_connection.name})
+    else:
+        title = explain(result.error_code)["title"] if result.error_code else _("Check failed")
+        messages.error(request, _("Check failed — %(title)s.") % {"title": title})
+    return redirect(global_connection.get_absolute_url())

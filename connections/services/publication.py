@@ -239,7 +239,7 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
     from ..errors import ConnectionFailure
 
     with transaction.atomic():
-        locked = GlobalConnection.objects.select_for_update().select_related("app", "credentials").get(
+        locked = GlobalConnection.objects.select_for_update(of=("self",)).select_related("app", "credentials").get(
             pk=global_connection.pk
         )
         if locked.status == ConnectionStatus.REVOKED:
@@ -263,33 +263,35 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
             kind="revoked", global_connection=locked, actor=actor,
             detail={"at_provider": True, **({"provider_error": provider_error} if provider_error else {})},
         )
-        source = None
-        if locked.source_connection_id:
-            source = Connection.all_objects.select_for_update().filter(pk=locked.source_connection_id).first()
-        if source and source.credentials_id == secret_id and source.status != ConnectionStatus.REVOKED:
-            # The source holds the same, now dead, grant: it must be re-authorized.
-            source.status = ConnectionStatus.EXPIRED
-            source.last_error_code = ErrorCode.CONNECTION_EXPIRED
-            source.last_error_message = "The grant was revoked at the provider by a system administrator."
-            source.save(update_fields=["status", "last_error_code", "last_error_message", "updated_at"])
-            event_record(
-                kind="grant_revoked", connection=source, actor=actor,
-                detail={"global_connection": str(locked.pk), "by": "system administrator"},
-            )
-        elif secret_id is not None and not _secret_still_held(secret_id):
-            from vault.models import Secret
-            from vault.services import secret_destroy
-
-            secret = Secret.objects.filter(pk=secret_id).first()
-            if secret is not None:
-                secret_destroy(secret=secret)
+        if secret_id is not None:
+            _release_dead_grant(secret_id, locked, actor)
     global_connection.refresh_from_db()
     return locked
 
 
-def _secret_still_held(secret_id) -> bool:
-    return (
-        Connection.all_objects.filter(credentials_id=secret_id).exists()
-        or GlobalConnection.objects.filter(credentials_id=secret_id).exists()
-    )
+def _release_dead_grant(secret_id, global_connection, actor):
+    """Expire the live rows that held the revoked grant; destroy the Secret when none is left."""
+    from vault.models import Secret
+    from vault.services import secret_destroy
 
+    holders = Connection.all_objects.select_for_update().filter(credentials_id=secret_id)
+    live = [row for row in holders if row.status != ConnectionStatus.REVOKED]
+    for source in live:
+        # The source holds the same, now dead, grant: it must be re-authorized.
+        source.status = ConnectionStatus.EXPIRED
+        source.last_error_code = ErrorCode.CONNECTION_EXPIRED
+        source.last_error_message = "The grant was revoked at the provider by a system administrator."
+        source.save(update_fields=["status", "last_error_code", "last_error_message", "updated_at"])
+        event_record(
+            kind="grant_revoked", connection=source, actor=actor,
+            detail={"global_connection": str(global_connection.pk), "by": "system administrator"},
+        )
+    other_copies = GlobalConnection.objects.filter(credentials_id=secret_id).exclude(status=ConnectionStatus.REVOKED)
+    if live or other_copies.exists():
+        return
+    # Nobody live holds the grant any more: revoked rows let go of it and the Secret goes.
+    Connection.all_objects.filter(credentials_id=secret_id).update(credentials=None)
+    GlobalConnection.objects.filter(credentials_id=secret_id).update(credentials=None)
+    secret = Secret.objects.filter(pk=secret_id).first()
+    if secret is not None:
+        secret_destroy(secret=secret)
