@@ -144,7 +144,7 @@ def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = F
         connection.save()
         if secret is not None and not keep_secret:
             secret_destroy(secret=secret)
-        detail = {"provider_revocation": provider, "secret": "kept_for_global" if keep_secret else "destroyed"}
+        detail = {"provider_revocation": provider, "stored_credentials": "kept_for_global" if keep_secret else "destroyed"}
         if warning:
             detail["message"] = warning
         if shared:
