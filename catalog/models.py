@@ -79,6 +79,11 @@ class App(models.Model):
         return self.auth_mode in OAUTH_MODES
 
     @property
+    def redirect_uri(self) -> str:
+        """Return the callback URL to register with the provider for this app."""
+        return f"{settings.BASE_URL}{reverse('connections:callback', args=[self.slug])}"
+
+    @property
     def initials(self) -> str:
         words = [w for w in self.name.replace("-", " ").split() if w[:1].isalnum()]
         return ("".join(w[0] for w in words[:2]) or self.name[:2]).upper()
@@ -105,4 +110,4 @@ class OAuthClient(models.Model):
 
     @property
     def redirect_uri(self) -> str:
-        return f"{settings.BASE_URL}{reverse('connections:callback', args=[self.app.slug])}"
+        return self.app.redirect_uri

@@ -1,12 +1,114 @@
-"""Placeholder views: replaced by the real ones."""
+"""Catalog pages: the app grid (also the "+ New Connection" picker) and one app's page."""
 
-from django.http import HttpResponse
+import re
+from urllib.parse import urlencode
+
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from connections.permissions import tenant_required
+
+from . import selectors
+from .forms import CatalogFilterForm
+from .models import AuthMode, Category
+
+STEP_NUMBER = re.compile(r"^\s*\d+[.)]\s+")
+INLINE_CODE = re.compile(r"`([^`]+)`")
 
 
-def app_list(request, *args, **kwargs):
-    return HttpResponse("Not built yet: app_list", status=501)
+def setup_step_items(text: str) -> list:
+    """Split setup steps ("1. …" lines) into escaped list items; `code` becomes a code span."""
+    items = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        if STEP_NUMBER.match(line) or not items:
+            items.append(STEP_NUMBER.sub("", line).strip())
+        else:
+            items[-1] += " " + line.strip()
+    return [
+        mark_safe(INLINE_CODE.sub(r'<span class="code">\1</span>', escape(item)))  # noqa: S308
+        for item in items
+    ]
 
 
-def app_detail(request, *args, **kwargs):
-    return HttpResponse("Not built yet: app_detail", status=501)
+def _grid_context(request, *, picker: bool) -> dict:
+    form = CatalogFilterForm(request.GET or None)
+    filters = form.values() if request.GET else {"q": "", "category": "", "auth": ""}
+    tenant = request.tenant
+    apps = list(
+        selectors.app_list_for_tenant(
+            tenant=tenant, q=filters["q"], category=filters["category"], auth_mode=filters["auth"]
+        )
+    )
+    counts = selectors.category_counts(q=filters["q"], auth_mode=filters["auth"])
+    labels = dict(Category.choices)
+    def chip_url(category):
+        params = {"q": filters["q"], "auth": filters["auth"], "category": category}
+        query = urlencode({k: v for k, v in params.items() if v})
+        return f"?{query}" if query else request.path
 
+    categories = [
+        {"key": key, "label": labels[key], "count": counts[key], "url": chip_url(key)}
+        for key in Category.values
+        if counts.get(key)
+    ]
+    for app in apps:
+        app.configured = selectors.app_is_configured(app)
+        if picker and app.configured:
+            app.card_url = reverse("connections:create", args=[app.slug])
+        else:
+            app.card_url = app.get_absolute_url()
+    membership = request.membership
+    return {
+        "form": form,
+        "filters": filters,
+        "apps": apps,
+        "categories": categories,
+        "all_count": sum(counts.values()),
+        "all_url": chip_url(""),
+        "filtered": any(filters.values()),
+        "auth_modes": AuthMode.choices,
+        "picker": picker,
+        "is_admin": bool(membership and membership.is_admin) or request.user.is_staff,
+        "can_create": bool(membership and membership.can_create),
+    }
+
+
+@require_GET
+@tenant_required()
+def app_list(request):
+    return render(request, "catalog/list.html", _grid_context(request, picker=False))
+
+
+def render_picker(request):
+    """Render the "+ New Connection" picker: the catalog grid, cards open the connection window.
+
+    Called by connections.views.connection_new, which checks the member's role first.
+    """
+    return render(request, "catalog/picker.html", _grid_context(request, picker=True))
+
+
+@require_GET
+@tenant_required()
+def app_detail(request, slug):
+    app = selectors.app_get_visible(slug=slug, tenant=request.tenant)
+    membership = request.membership
+    configured = selectors.app_is_configured(app)
+    can_create = bool(membership and membership.can_create)
+    context = {
+        "app": app,
+        "steps": setup_step_items(app.setup_steps),
+        "configured": configured,
+        "can_create": can_create,
+        "can_link": configured and can_create,
+        "is_admin": bool(membership and membership.is_admin) or request.user.is_staff,
+        "spec": app.spec,
+        "scopes": (app.spec.get("oauth2") or {}).get("scopes") or [],
+        "optional_scopes": (app.spec.get("oauth2") or {}).get("optional_scopes") or [],
+        "fields": app.spec.get("fields") or [],
+    }
+    return render(request, "catalog/detail.html", context)
