@@ -298,6 +298,24 @@ def connection_check(request, caller, pk):
     return response
 
 
-def connection_credentials(request, *args, **kwargs):
-    """Placeholder: the background engineer replaces it (fresh credentials for flows)."""
-    return HttpResponse("Not built yet: connection_credentials", status=501)
+@api_view(("GET",))
+def connection_credentials(request, caller, pk):
+    """Return fresh credentials to a tenant API token (own or global connections); record usage."""
+    from .client import ConnectionUnusable, ConnectionFailure, credentials_for_token
+
+    if caller.token is None:
+        return api_error(403, "token_required", "Credentials are given to API tokens only, never to a browser session.")
+    try:
+        connection, credentials = credentials_for_token(
+            token=caller.token, pk=pk, consumer=request.GET.get("consumer") or caller.token.name
+        )
+    except ConnectionUnusable:
+        raise Http404("No such connection.") from None
+    except ConnectionFailure as failure:
+        response = api_error(ERROR_STATUS.get(failure.code, 422), failure.code, failure.message)
+        if failure.retry_after:
+            response["Retry-After"] = str(int(failure.retry_after))
+        return response
+    response = JsonResponse({"connection": serialize_connection(connection), "credentials": credentials})
+    response["Cache-Control"] = "no-store"
+    return response

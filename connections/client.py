@@ -62,65 +62,28 @@ def use(connection, *, consumer: str, tenant=None) -> requests.Session:
     return session
 
 
-# GET /api/connections/<id>/credentials (connections/api.py delegates here).
+# GET /api/connections/<id>/credentials (connections/api.py).
 #
-# Only tenant API tokens (Authorization: Bearer act_…) get credentials: a browser session never
-# does, so no page can show a secret. A tenant's token gets its own connections' credentials
-# and, because global connections are published to be used by every tenant, theirs too.
-# The refresh token is never returned (flows must not refresh: that would break single-flight
-# refresh and rotating refresh tokens); neither is any OAuth client secret.
+# Only tenant API tokens get credentials: a browser session never does, so no page can show a
+# secret. A tenant's token gets its own connections' credentials and, because global
+# connections are published to be used by every tenant, theirs too (the design: usable through
+# the API; never shown in a page). The refresh token is never returned — flows must not refresh
+# themselves, that would defeat single-flight refresh with rotating refresh tokens — and no
+# OAuth client secret is either.
 
 HIDDEN_KEYS = frozenset({"refresh_token"})
 
 
-def credentials_view(request, pk):
-    """Return a connection's fresh credentials to an API token of the tenant that may use it."""
-    from django.http import JsonResponse
-
-    from .services.tokens import api_token_authenticate
-
-    def error(status, code, message, **headers):
-        response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
-        for key, value in headers.items():
-            response[key] = value
-        response["Cache-Control"] = "no-store"
-        return response
-
-    if request.method != "GET":
-        return error(405, "method_not_allowed", "Use GET.", Allow="GET")
-    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
-    token = api_token_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
-    if token is None:
-        return error(401, "unauthorized", "Send a tenant API token: Authorization: Bearer <token>.",
-                     **{"WWW-Authenticate": 'Bearer realm="api"'})
-    try:
-        connection, tenant = resolve(str(pk), tenant=token.tenant)
-        if connection.status == ConnectionStatus.REVOKED:
-            raise ConnectionUnusable("No such connection.")
-        credentials = credentials_get(connection=connection)
-    except ConnectionUnusable:
-        return error(404, "not_found", "No such connection.")
-    except ConnectionFailure as failure:
-        status = 503 if failure.code == ErrorCode.APP_UNAVAILABLE else 409
-        headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after else {}
-        return error(status, failure.code.value, failure.message, **headers)
-    consumer = request.GET.get("consumer") or token.name
+def credentials_for_token(*, token, pk, consumer: str) -> tuple:
+    """Return (connection, credentials without the refresh token) for an API token; record usage."""
+    connection, tenant = resolve(str(pk), tenant=token.tenant)
+    if connection.status == ConnectionStatus.REVOKED:
+        raise ConnectionUnusable("No such connection.")
+    if connection.status == ConnectionStatus.EXPIRED:
+        raise ConnectionFailure(
+            ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."
+        )
+    credentials = credentials_get(connection=connection)
     usage_record(tenant=tenant, connection=connection, consumer=consumer)
-    connection.refresh_from_db(fields=["expires_at", "status"])
-    response = JsonResponse(
-        {
-            "connection": {
-                "id": str(connection.pk),
-                "name": connection.name,
-                "app": connection.app.slug,
-                "auth_mode": connection.app.auth_mode,
-                "status": connection.status,
-                "global": isinstance(connection, GlobalConnection),
-                "config": connection.config,
-                "expires_at": connection.expires_at.isoformat() if connection.expires_at else None,
-            },
-            "credentials": {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS},
-        }
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    connection.refresh_from_db()
+    return connection, {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS}
