@@ -58,6 +58,14 @@ class AppAdminForm(forms.ModelForm):
         model = App
         fields = ["spec", "enabled", "source"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "source" in self.fields:
+            self.fields["source"].help_text = _(
+                "Apps from provider files are overwritten by sync_catalog; "
+                "choose \"Django admin\" to keep your edits."
+            )
+
     def clean_spec(self):
         spec = self.cleaned_data["spec"]
         errors = validate_app(spec)
@@ -119,6 +127,9 @@ class OAuthClientAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        app = cleaned.get("app") or (self.instance.app if self.instance.app_id else None)
+        if app is not None and not app.is_oauth:
+            self.add_error("app", _("Only OAuth apps have a client registration."))
         has_secret = bool(self.instance.pk and self.instance.client_secret_id)
         if not cleaned.get("client_secret_value") and not has_secret:
             self.add_error("client_secret_value", _("Required for a new registration."))
