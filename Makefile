@@ -42,6 +42,8 @@ setup: $(STAMP) .env
 	$(PY) manage.py seed_demo
 
 run: setup
+	@echo "Starting the web server, a Celery worker and beat (Ctrl-C stops them all)."
+	@echo "Sign in at http://localhost:$${WEB_PORT:-8000}/accounts/login/ with a demo login printed by seed_demo."
 	$(VENV)/bin/honcho start -f Procfile.dev
 
 test: $(STAMP)
