@@ -15,7 +15,7 @@ from oauthlib.oauth1 import (
     RequestValidator,
     ResourceEndpoint,
 )
-from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
+from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1, errors
 
 from .models import OAuth1AccessToken, OAuth1Client, OAuth1Nonce, OAuth1RequestToken
 
@@ -198,7 +198,7 @@ class SandboxOAuth1Validator(RequestValidator):
             verifier=verifier["oauth_verifier"], account=self.account
         )
         if not updated:
-            raise ValueError("request token already used")
+            raise errors.InvalidRequestError(description="The request token was already used.")
 
     def invalidate_request_token(self, client_key, request_token, request):
         OAuth1RequestToken.objects.filter(
@@ -211,7 +211,7 @@ class SandboxOAuth1Validator(RequestValidator):
         if not OAuth1RequestToken.objects.filter(pk=request_token.pk, used_at__isnull=True).update(
             used_at=timezone.now()
         ):
-            raise ValueError("request token already used")
+            raise errors.InvalidRequestError(description="The request token was already used.")
         OAuth1AccessToken.objects.create(
             token=token["oauth_token"],
             secret=token["oauth_token_secret"],

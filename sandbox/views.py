@@ -146,6 +146,7 @@ def oauth2_authorize(request):
 
 
 @csrf_exempt
+@sensitive_post_parameters()
 @require_POST
 def oauth2_token(request):
     """Exchange an authorization code or a refresh token for tokens."""
@@ -158,6 +159,7 @@ def oauth2_token(request):
 
 
 @csrf_exempt
+@sensitive_post_parameters()
 @require_POST
 def oauth2_revoke(request):
     """Revoke an access or refresh token (RFC 7009)."""
@@ -173,6 +175,7 @@ def oauth2_revoke(request):
 
 
 @csrf_exempt
+@sensitive_post_parameters()
 @require_POST
 def oauth1_request_token(request):
     """Issue a request token to a signed request."""
@@ -211,9 +214,12 @@ def oauth1_authorize(request):
         if form.is_valid():
             account = services.account_get_or_create(form.cleaned_data["email"])
             endpoint = oauth1.authorization_endpoint(account=account)
-            headers, body, status = endpoint.create_authorization_response(
-                uri, "GET", None, headers, realms=realms
-            )
+            try:
+                headers, body, status = endpoint.create_authorization_response(
+                    uri, "GET", None, headers, realms=realms
+                )
+            except oauth1_errors.OAuth1Error as error:
+                return render(request, "sandbox/error.html", {"error": error}, status=400)
             return _response(headers, body, status)
     return render(
         request,
@@ -223,6 +229,7 @@ def oauth1_authorize(request):
 
 
 @csrf_exempt
+@sensitive_post_parameters()
 @require_POST
 def oauth1_access_token(request):
     """Exchange an authorized request token and its verifier for an access token."""

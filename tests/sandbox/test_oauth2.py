@@ -1,7 +1,8 @@
 """The sandbox's OAuth2 server, driven by requests-oauthlib over loopback."""
 
+import logging
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -325,3 +326,27 @@ def test_short_token_lifetime_expires(sandbox, pkce):
     refreshed = post_token(sandbox, {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]})
     assert refreshed.status_code == 200
     assert me(sandbox, refreshed.json()["access_token"]).status_code == 200
+
+
+def test_no_code_or_token_reaches_the_logs(sandbox, pkce, caplog, client):
+    _, callback, _ = authorize(sandbox, pkce)
+    code = query(callback)["code"]
+    auth = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
+    caplog.set_level(logging.DEBUG)
+
+    # In this thread (Django's test client) so that caplog sees every record the server emits.
+    def post(data):
+        return client.post("/sandbox/oauth2/token", urlencode(data), content_type="application/x-www-form-urlencoded")
+
+    token = post(
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": sandbox.redirect_uri,
+         "code_verifier": pkce[0], **auth}
+    ).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"], **auth}
+    assert post(refresh).status_code == 200
+    assert post(refresh).status_code == 400
+    assert client.get("/sandbox/api/me", HTTP_AUTHORIZATION=f"Bearer {token['access_token']}").status_code == 200
+
+    messages = [record.getMessage() for record in caplog.records]
+    for secret in (code, token["access_token"], token["refresh_token"], sandbox.client_secret, pkce[0]):
+        assert not any(secret in message for message in messages)
