@@ -1,5 +1,6 @@
 """Scoped reads of the connections app: a tenant only ever sees its own rows."""
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -10,7 +11,7 @@ def connection_get_for_tenant(*, tenant, pk) -> Connection:
     """Return the tenant's connection, or raise Http404 when missing or not the tenant's."""
     try:
         return Connection.objects.for_tenant(tenant).select_related("app", "created_by", "credentials").get(pk=pk)
-    except (Connection.DoesNotExist, ValueError, TypeError):
+    except (Connection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such connection.") from None
 
 
@@ -33,7 +34,7 @@ def attempt_get_for_tenant(*, tenant, pk) -> Attempt:
     """Return the tenant's attempt, or raise Http404."""
     try:
         return Attempt.objects.for_tenant(tenant).select_related("app", "connection", "created_by").get(pk=pk)
-    except (Attempt.DoesNotExist, ValueError, TypeError):
+    except (Attempt.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such attempt.") from None
 
 
@@ -70,5 +71,5 @@ def global_connection_get(*, pk) -> GlobalConnection:
     """Return a visible global connection, or raise Http404."""
     try:
         return global_connections_visible().get(pk=pk)
-    except (GlobalConnection.DoesNotExist, ValueError, TypeError):
+    except (GlobalConnection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such global connection.") from None
