@@ -92,6 +92,7 @@ class ConnectionWindowForm(forms.Form):
         self.is_custom = app.auth_mode == AuthMode.CUSTOM
         self.custom_headers = {}
         self.custom_query = {}
+        self.rows_data = None  # the POST whose custom row names an unbound, refilled form shows
 
     def app_fields(self):
         """Return the bound fields of the app's spec fields, in order."""
@@ -105,9 +106,8 @@ class ConnectionWindowForm(forms.Form):
         return self._rows("query") or [("", "")]
 
     def _rows(self, kind):
-        if not self.is_bound:
-            return []
-        names = self.data.getlist(f"{kind}_name") if hasattr(self.data, "getlist") else []
+        data = self.data if self.is_bound else self.rows_data
+        names = data.getlist(f"{kind}_name") if hasattr(data, "getlist") else []
         return [(name, "") for name in names if name.strip()]
 
     def clean_name(self):

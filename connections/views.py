@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.models import App, OAuthClient
+from catalog.views import render_picker, setup_step_items
 
 from . import selectors
 from .errors import ConnectionFailure, explain
@@ -182,13 +183,7 @@ def connection_list(request):
 @require_GET
 @tenant_required(*CREATORS)
 def connection_new(request):
-    from catalog import views as catalog_views
-
-    render_picker = getattr(catalog_views, "render_picker", None)
-    if render_picker is not None:
-        return render_picker(request)
-    apps = App.objects.visible().order_by("category", "name")
-    return render(request, "connections/new.html", {"apps": apps})
+    return render_picker(request)
 
 
 @sensitive_post_parameters()
@@ -199,7 +194,7 @@ def connection_create(request, slug):
     app = _visible_app(slug)
     oauth_client = _oauth_client(app)
     not_configured = app.is_oauth and oauth_client is None
-    context = {"app": app, "not_configured": not_configured, "oauth_client": oauth_client}
+    context = {"app": app, "not_configured": not_configured, "oauth_client": oauth_client, "setup_steps": setup_step_items(app.setup_steps)}
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
         if form.is_valid():
@@ -226,10 +221,7 @@ def connection_create(request, slug):
                 context.update(_failure_context(attempt.error_code, attempt.error_message))
                 context["attempt"] = attempt
         if context.get("explanation"):
-            form = ConnectionWindowForm(
-                _without_secrets(request.POST, form), tenant=request.tenant, app=app, oauth_client=oauth_client
-            )
-            form.is_valid()
+            form = _refilled(form, request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
     else:
         initial = {"name": request.GET.get("name") or connection_services.default_connection_name(tenant=request.tenant, app=app)}
         form = ConnectionWindowForm(initial=initial, tenant=request.tenant, app=app, oauth_client=oauth_client)
@@ -238,14 +230,15 @@ def connection_create(request, slug):
     return render(request, "connections/window.html", context, status=status)
 
 
-def _without_secrets(data, form):
-    """Return the POST data without secret values, so a failed form never echoes a typed secret."""
-    data = data.copy()
+def _refilled(form, data, **form_kwargs):
+    """Return a fresh window form holding the typed values except secrets, never echoed back."""
+    cleaned = form.cleaned_data
+    initial = {key: value for key, value in cleaned.items() if key != "name" or "name" in form.fields}
     for key in form.secret_keys:
-        data.pop(f"field_{key}", None)
-    data.pop("header_value", None)
-    data.pop("query_value", None)
-    return data
+        initial.pop(FIELD_PREFIX + key, None)
+    refilled = ConnectionWindowForm(initial=initial, **form_kwargs)
+    refilled.rows_data = data
+    return refilled
 
 
 def _after_start(request, attempt, redirect_url):
@@ -442,7 +435,10 @@ def connection_reauthorize(request, pk):
     app = connection.app
     oauth_client = _oauth_client(app)
     not_configured = app.is_oauth and oauth_client is None
-    context = {"app": app, "connection": connection, "not_configured": not_configured, "reauthorize": True}
+    context = {
+        "app": app, "connection": connection, "not_configured": not_configured, "oauth_client": oauth_client,
+        "reauthorize": True, "setup_steps": setup_step_items(app.setup_steps),
+    }
     form_kwargs = {"tenant": request.tenant, "app": app, "oauth_client": oauth_client, "connection": connection}
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, **form_kwargs)
@@ -469,8 +465,7 @@ def connection_reauthorize(request, pk):
                 context.update(_failure_context(attempt.error_code, attempt.error_message))
                 context["attempt"] = attempt
         if context.get("explanation"):
-            form = ConnectionWindowForm(_without_secrets(request.POST, form), **form_kwargs)
-            form.is_valid()
+            form = _refilled(form, request.POST, **form_kwargs)
     else:
         form = ConnectionWindowForm(**form_kwargs)
     context["form"] = form

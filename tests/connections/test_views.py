@@ -303,6 +303,7 @@ def test_link_key_app_failure_shows_error_and_creates_nothing(client_for, operat
     assert "Test failed" in html
     assert "What to do" in html
     assert BAD_KEY not in html  # a typed secret is never echoed back
+    assert "This field is required." not in html
     assert 'value="Billing"' in html
     assert not Connection.objects.for_tenant(operator_member.tenant).exists()
     attempt = Attempt.objects.for_tenant(operator_member.tenant).get()
@@ -731,3 +732,66 @@ def test_other_tenant_callback_state_is_rejected(client_for, operator_member, ou
         assert len(mock.calls) == 0
     assert response.status_code in (400, 404)
     assert not Connection.all_objects.exists()
+
+
+# --- custom REST APIs -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def custom_app(db):
+    spec = {
+        "slug": "custom-rest", "name": "Custom REST API", "category": "custom", "auth": "custom",
+        "base_url": "{base_url}",
+        "fields": [
+            {"key": "base_url", "label": "Base URL", "secret": False, "required": True},
+            {"key": "test_path", "label": "Test path", "secret": False, "required": True},
+        ],
+        "test": {"method": "GET", "path": "{test_path}"},
+    }
+    return App.objects.create(slug="custom-rest", name="Custom REST API", category="custom", auth_mode="custom", spec=spec)
+
+
+def test_window_for_custom_app_has_header_and_query_rows(client_for, operator_member, custom_app):
+    html = client_for(operator_member).get(reverse("connections:create", args=["custom-rest"])).content.decode()
+    assert 'name="field_base_url"' in html and 'name="header_name"' in html and 'name="query_name"' in html
+    assert "+ Add header" in html
+
+
+@responses.activate
+def test_link_custom_app_stores_header_rows_in_the_vault(client_for, operator_member, custom_app):
+    from vault.services import secret_open
+
+    responses.add(responses.GET, "https://rest.example.test/v1/ping", json={"ok": True})
+    response = client_for(operator_member).post(
+        reverse("connections:create", args=["custom-rest"]),
+        {
+            "name": "Internal API", "field_base_url": "https://rest.example.test/v1", "field_test_path": "/ping",
+            "header_name": ["Authorization", ""], "header_value": ["Bearer s3cr3t-token-value", ""],
+            "query_name": ["tenant"], "query_value": ["acme"],
+        },
+    )
+    assert response.status_code == 302
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Bearer s3cr3t-token-value" and "tenant=acme" in sent.url
+    connection = Connection.objects.for_tenant(operator_member.tenant).get()
+    stored = secret_open(secret=connection.credentials)
+    assert stored["headers"] == {"Authorization": "Bearer s3cr3t-token-value"} and stored["query"] == {"tenant": "acme"}
+    assert connection.config == {"base_url": "https://rest.example.test/v1", "test_path": "/ping"}
+
+
+@responses.activate
+def test_failed_custom_link_keeps_row_names_but_not_values(client_for, operator_member, custom_app):
+    responses.add(responses.GET, "https://rest.example.test/v1/ping", status=403, json={})
+    response = client_for(operator_member).post(
+        reverse("connections:create", args=["custom-rest"]),
+        {
+            "name": "Internal API", "field_base_url": "https://rest.example.test/v1", "field_test_path": "/ping",
+            "header_name": ["Authorization"], "header_value": ["Bearer s3cr3t-token-value"],
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "s3cr3t-token-value" not in html
+    assert 'value="Authorization"' in html and 'value="https://rest.example.test/v1"' in html
+    assert "This field is required." not in html
+    assert not Connection.objects.for_tenant(operator_member.tenant).exists()
