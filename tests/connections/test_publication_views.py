@@ -296,3 +296,33 @@ def test_tenant_edit_urls_with_a_global_id_give_404(client_for, outsider_member,
     global_connection.refresh_from_db()
     assert global_connection.name != "Hijacked" and global_connection.status == "active"
     assert GlobalConnection.objects.filter(pk=global_connection.pk, unpublished_at__isnull=True).exists()
+
+
+# --- revoking the source of a global copy ---------------------------------------------------
+
+
+def test_revoking_the_source_asks_for_confirmation_and_keeps_the_global_copy_working(
+    client_for, admin_member, connection, global_connection, api
+):
+    from connections.services.publication import global_check
+
+    client = client_for(admin_member)
+    url = reverse("connections:revoke", args=[connection.pk])
+
+    page = client.get(url).content.decode()
+    assert 'name="confirm_shared"' in page and "global" in page.lower()
+    refused = client.post(url, {})
+    assert refused.status_code == 400
+    connection.refresh_from_db()
+    assert connection.status == "active"
+
+    done = client.post(url, {"confirm_shared": "on"})
+
+    assert done.status_code == 302
+    connection.refresh_from_db()
+    global_connection.refresh_from_db()
+    assert connection.status == "revoked"
+    assert global_connection.status == "active" and global_connection.credentials_id is not None
+    assert global_check(global_connection=global_connection, actor=admin_member.user).ok
+    # The global copy stays visible to every tenant after its source is revoked.
+    assert client.get(global_connection.get_absolute_url()).status_code == 200
