@@ -59,6 +59,10 @@ class ConnectionFailure(Exception):
         self.provider_error = provider_error
         super().__init__(self.message)
 
+    def __reduce__(self):
+        # Pickle-safe (Celery, multiprocessing): rebuild from the same arguments.
+        return (ConnectionFailure, (self.code.value, self.message, self.http_status, self.retry_after, self.provider_error))
+
     def __repr__(self):
         return f"ConnectionFailure({self.code.value!r}, {self.message!r}, http_status={self.http_status!r})"
 
@@ -73,6 +77,9 @@ class CallbackRejected(ConnectionFailure):
     def __init__(self, message, attempt=None):
         super().__init__(ErrorCode.AUTHORIZATION_REJECTED, message, http_status=400)
         self.attempt = attempt
+
+    def __reduce__(self):
+        return (CallbackRejected, (self.message,))
 
 
 def explain(code) -> dict:

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 ATTEMPT_PURPOSE = "attempt"
 CONNECTION_PURPOSE = "connection"
 CUSTOM_ROWS = ("headers", "query")
+ROW_WORDS = {"headers": "header", "query": "query parameter"}
+UNEXPECTED = "Something unexpected went wrong while linking the account; try again in a moment."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,8 +53,11 @@ def _rows(value, label: str) -> dict:
         if not name:
             continue
         if any(c in name for c in "\r\n:") or " " in name and label == "headers":
-            raise ValidationError({label: f"“{name[:40]}” is not a valid {label[:-1] if label.endswith('s') else label} name."})
-        rows[name] = str(row_value or "")
+            raise ValidationError({label: f"“{name[:40]}” is not a valid {ROW_WORDS[label]} name."})
+        row_value = str(row_value or "")
+        if "\r" in row_value or "\n" in row_value:
+            raise ValidationError({label: f"The value of “{name[:40]}” must be on one line."})
+        rows[name] = row_value
     return rows
 
 
@@ -163,6 +168,9 @@ def attempt_start(
         url = mode.start(attempt, request=request, secret_values=secret_values)
     except ConnectionFailure as failure:
         return _attempt_fail(attempt, failure), None
+    except Exception:
+        logger.exception("Attempt %s could not start", attempt.id)
+        return _attempt_fail(attempt, ConnectionFailure(ErrorCode.APP_UNAVAILABLE, UNEXPECTED)), None
     if url:
         return attempt, url
     return attempt_finish(attempt=attempt, request=request), None
@@ -271,6 +279,9 @@ def attempt_finish(*, attempt: Attempt, request=None, params=None) -> Attempt:
         return _attempt_fail(
             attempt, ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, "This link can no longer be completed; start again.")
         )
+    except Exception:
+        logger.exception("Attempt %s could not be finished", attempt.id)
+        return _attempt_fail(attempt, ConnectionFailure(ErrorCode.APP_UNAVAILABLE, UNEXPECTED))
     duration_ms = int((time.monotonic() - started) * 1000)
     return _attempt_succeed(attempt, credentials, account_label, duration_ms=duration_ms)
 

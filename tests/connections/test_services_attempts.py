@@ -305,3 +305,38 @@ def test_abandon_stale(app, tenant, operator_member):
     assert old.status == Attempt.Status.ABANDONED and old.pending_secret is None
     assert fresh.status == Attempt.Status.PENDING
     assert attempts_abandon_stale() == 0
+
+
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ({"headers": {"Bad Name": "x"}}, "“Bad Name” is not a valid header name."),
+        ({"headers": {"X-Ok": "a\r\nInjected: 1"}}, "The value of “X-Ok” must be on one line."),
+        ({"query": [("k", "a\nb")]}, "The value of “k” must be on one line."),
+    ],
+)
+def test_custom_rows_are_validated(tenant, operator_member, rows, message):
+    app = make_app("custom")
+    values = {"base_url": "https://rest.example.test", "test_path": "/ping", **rows}
+    with pytest.raises(ValidationError) as excinfo:
+        attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values=values, request=make_request())
+    assert message in excinfo.value.messages
+    assert Attempt.objects.for_tenant(tenant).count() == 0
+
+
+def test_unexpected_error_fails_the_attempt_instead_of_leaving_it_pending(tenant, operator_member, monkeypatch):
+    from connections import probe
+
+    app = make_app("basic")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("library bug with sensitive-value")
+
+    monkeypatch.setattr(probe, "run_test", boom)
+    attempt, _ = attempt_start(
+        tenant=tenant, user=operator_member.user, app=app,
+        field_values={"username": "bob", "password": "pw"}, request=make_request(),
+    )
+    assert attempt.status == Attempt.Status.FAILED
+    assert "sensitive-value" not in attempt.error_message
+    assert not Secret.objects.filter(purpose="attempt").exists()
