@@ -81,6 +81,8 @@ APP_SCHEMA = {
                 "client_auth": {"enum": ["body", "basic"]},
                 "authorize_params": _string_map,
                 "token_params": _string_map,
+                # RFC 9207: the authorization server's issuer, compared with `iss` on the callback.
+                "issuer": _url,
                 # Header carrying the raw access token instead of "Authorization: Bearer …".
                 "access_token_header": {"type": "string", "pattern": r"^[A-Za-z0-9-]+$"},
             },
