@@ -41,10 +41,11 @@ setup: $(STAMP) .env
 	$(PY) manage.py sync_catalog
 	$(PY) manage.py seed_demo
 
+# honcho gets --env /dev/null: Django reads .env itself, and variables set in the shell must win.
 run: setup
 	@echo "Starting the web server, a Celery worker and beat (Ctrl-C stops them all)."
 	@echo "Sign in at http://localhost:$${WEB_PORT:-8000}/accounts/login/ with a demo login printed by seed_demo."
-	$(VENV)/bin/honcho start -f Procfile.dev
+	$(VENV)/bin/honcho start --env /dev/null -f Procfile.dev
 
 test: $(STAMP)
 	@echo "pytest $(ARGS) (PostgreSQL $(DB_NAME), Redis db $(REDIS_DB))"
