@@ -65,6 +65,8 @@ class AuthorizationCode(models.Model):
     code_challenge_method = models.CharField(max_length=10)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # The token family the code was exchanged for, so that a replayed code can revoke it.
+    family = models.CharField(max_length=32, blank=True)
 
     def __str__(self):
         return f"code #{self.pk} for {self.client}"

@@ -127,13 +127,20 @@ class SandboxOAuth2Validator(RequestValidator):
         )
         if row is None or row.expires_at <= now:
             return False
+        family = uuid.uuid4().hex
         # Consume now, atomically: a second exchange of the same code fails even when concurrent.
-        if not AuthorizationCode.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now):
+        consumed = AuthorizationCode.objects.filter(pk=row.pk, used_at__isnull=True).update(
+            used_at=now, family=family
+        )
+        if not consumed:
+            # RFC 6749 §4.1.2: a replayed code revokes what was issued for it.
+            if row.family:
+                _revoke_family(row.family, now)
             return False
         request.sandbox_code = row
         request.user = row.account
         request.scopes = list(row.scopes)
-        request.sandbox_family = uuid.uuid4().hex
+        request.sandbox_family = family
         return True
 
     def _code_row(self, code, request):
@@ -230,12 +237,17 @@ class SandboxOAuth2Validator(RequestValidator):
         refresh = RefreshToken.objects.filter(token_digest=token_digest, client=request.client).first()
         if refresh is not None:
             # Revoking a refresh token ends the whole grant: every token of its family.
-            RefreshToken.objects.filter(family=refresh.family, revoked_at__isnull=True).update(revoked_at=now)
-            AccessToken.objects.filter(family=refresh.family, revoked_at__isnull=True).update(revoked_at=now)
+            _revoke_family(refresh.family, now)
             return
         AccessToken.objects.filter(
             Q(token_digest=token_digest), client=request.client, revoked_at__isnull=True
         ).update(revoked_at=now)
+
+
+def _revoke_family(family: str, now) -> None:
+    """Revoke every access and refresh token issued from one authorization code."""
+    RefreshToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
+    AccessToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=now)
 
 
 def get_server() -> WebApplicationServer:

@@ -218,6 +218,10 @@ def test_authorization_code_is_single_use(sandbox, pkce):
     assert first.status_code == 200
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
     assert AccessToken.objects.count() == 1
+    # The replay revoked what the code had been exchanged for.
+    assert me(sandbox, first.json()["access_token"]).status_code == 401
+    refresh = post_token(sandbox, {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
+    assert refresh.status_code == 400
 
 
 def test_expired_authorization_code_is_refused(sandbox, pkce):
