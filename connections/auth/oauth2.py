@@ -76,11 +76,17 @@ def pkce_challenge(verifier: str) -> str:
 
 
 class BearerAuth(requests.auth.AuthBase):
-    def __init__(self, token: str):
+    """Put the access token on each request: `Authorization: Bearer …`, or a provider's own header."""
+
+    def __init__(self, token: str, header: str | None = None):
         self.token = token
+        self.header = header
 
     def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.token}"
+        if self.header:
+            request.headers[self.header] = self.token
+        else:
+            request.headers["Authorization"] = f"Bearer {self.token}"
         return request
 
 
@@ -227,7 +233,7 @@ class OAuth2Mode(BaseMode):
 
     def session(self, app, config, credentials):
         session = self.base_session(app, config, credentials)
-        session.auth = BearerAuth(credentials["access_token"])
+        session.auth = BearerAuth(credentials["access_token"], self._spec(app).get("access_token_header"))
         return session
 
     def refresh(self, app, config, credentials) -> dict:

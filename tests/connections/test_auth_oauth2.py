@@ -241,3 +241,12 @@ def test_start_without_oauth_client_fails_the_attempt(tenant, operator_member):
     assert attempt.status == Attempt.Status.FAILED
     assert attempt.error_code == ErrorCode.APP_UNAVAILABLE
     assert "OAuth client registration" in attempt.error_message
+
+
+@responses.activate
+def test_session_uses_the_providers_own_token_header(tenant):
+    app = make_app("oauth2", oauth2={**SPECS["oauth2"]["oauth2"], "access_token_header": "X-Shop-Access-Token"})
+    responses.get(f"{BASE}/me", json={})
+    mode.session(app, {}, {"access_token": "at-9"}).get(f"{BASE}/me")
+    headers = responses.calls[0].request.headers
+    assert headers["X-Shop-Access-Token"] == "at-9" and "Authorization" not in headers
