@@ -7,6 +7,7 @@ read through `all_objects` (their default manager), on purpose: the admin sees e
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -133,6 +134,7 @@ class TenantAdmin(admin.ModelAdmin):
     fields = ("name", "slug", "webhook_url", "created_at")
     readonly_fields = ("created_at",)
     prepopulated_fields = {"slug": ("name",)}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Member)

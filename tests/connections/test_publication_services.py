@@ -288,3 +288,33 @@ def test_revoking_the_last_holder_destroys_the_secret(connection, reviewer, api)
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.REVOKED and connection.credentials_id is None
     assert not Secret.objects.filter(pk=secret_id).exists()
+
+
+def test_check_connections_command_checks_global_copies(connection, reviewer, api):
+    from django.core.management import call_command
+
+    global_connection = publish(connection, reviewer=reviewer)
+    GlobalConnection.objects.filter(pk=global_connection.pk).update(last_checked_at=None)
+
+    call_command("check_connections", "--quiet", stdout=open("/dev/null", "w"))
+
+    assert health_of(global_connection).filter(kind="check", ok=True).count() == 1
+
+
+def test_a_failing_global_copy_alerts_system_administrators(
+    connection, admin_member, reviewer, api, django_capture_on_commit_callbacks
+):
+    global_connection = publish(connection, reviewer=reviewer)
+    mail.outbox.clear()
+    api.fail(401)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        check = global_check(global_connection=global_connection, actor=None)
+
+    assert not check.ok
+    global_connection.refresh_from_db()
+    assert global_connection.status == ConnectionStatus.EXPIRED
+    recipients = {address for message in mail.outbox for address in message.to}
+    assert reviewer.email in recipients
+    assert "admin@acme.test" not in recipients  # tenants do not maintain global connections
+    assert all(API_KEY not in message.body for message in mail.outbox)
