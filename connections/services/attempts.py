@@ -139,9 +139,11 @@ def attempt_start(
             raise ValidationError({"name": "Use at most 120 characters."})
         if name_taken(tenant=tenant, app=app, name=name):
             raise ValidationError({"name": f"You already have a {app.name} connection named “{name}”."})
-    config, secret_values = split_field_values(app, field_values)
     if connection is not None:
-        config = {**(connection.config or {}), **config}
+        # A re-authorization keeps the connection's settings unless new ones are typed.
+        typed = {key: value for key, value in (field_values or {}).items() if value not in (None, "")}
+        field_values = {**(connection.config or {}), **typed}
+    config, secret_values = split_field_values(app, field_values)
     requested = _requested_scopes(app, scopes, connection)
     mode = get_mode(app.auth_mode)
 

@@ -340,3 +340,23 @@ def test_unexpected_error_fails_the_attempt_instead_of_leaving_it_pending(tenant
     assert attempt.status == Attempt.Status.FAILED
     assert "sensitive-value" not in attempt.error_message
     assert not Secret.objects.filter(purpose="attempt").exists()
+
+
+@responses.activate
+def test_key_reauthorization_keeps_settings_and_replaces_the_key(tenant, operator_member):
+    app = make_app("api_key")
+    responses.get("https://acme.acme.test/v1/me", json={"account": {"email": "key@acme.test"}})
+    attempt, _ = attempt_start(
+        tenant=tenant, user=operator_member.user, app=app,
+        field_values={"subdomain": "acme", "api_key": "old-key"}, request=make_request(),
+    )
+    connection = attempt.connection
+    attempt, _ = attempt_start(
+        tenant=tenant, user=operator_member.user, app=app, connection=connection,
+        field_values={"api_key": "new-key"}, request=make_request(),
+    )
+    assert attempt.status == Attempt.Status.SUCCEEDED and attempt.connection_id == connection.pk
+    connection.refresh_from_db()
+    assert connection.config == {"subdomain": "acme"}
+    assert secret_open(secret=connection.credentials) == {"api_key": "new-key"}
+    assert responses.calls[-1].request.headers["X-API-Key"] == "new-key"
