@@ -59,7 +59,7 @@ def publication_request_create(*, connection: Connection, user, reason: str) -> 
             )
             event_record(
                 kind="publication_requested", connection=connection, actor=user,
-                detail={"request": publication_request.pk},
+                detail={"request": publication_request.pk, "reason": reason[:200]},
             )
     except IntegrityError:
         raise PublicationError(
@@ -86,6 +86,8 @@ def publication_withdraw(*, publication_request: PublicationRequest, user) -> Pu
 
 def _recheck(connection, reviewer):
     """Check the connection now; return a safe reason when it is not fit to publish, else None."""
+    from vault.services import VaultError
+
     from ..errors import ConnectionFailure
     from .health import ConnectionUnusable, connection_check
 
@@ -93,6 +95,9 @@ def _recheck(connection, reviewer):
         check = connection_check(connection=connection, actor=reviewer)
     except ConnectionUnusable as unusable:
         return str(unusable)
+    except VaultError:
+        logger.warning("Credentials of connection %s could not be opened for the publication check", connection.pk)
+        return "its stored credentials could not be opened"
     except ConnectionFailure as failure:
         return failure.message
     connection.refresh_from_db()
@@ -180,7 +185,8 @@ def publication_reject(*, publication_request: PublicationRequest, reviewer, not
         locked.review_note = note
         locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
         event_record(
-            kind="publication_rejected", connection=locked.connection, actor=reviewer, detail={"request": locked.pk}
+            kind="publication_rejected", connection=locked.connection, actor=reviewer,
+            detail={"request": locked.pk, "reason": note[:200]},
         )
         transaction.on_commit(lambda: _tell_requester(locked, "rejected"))
     return locked, True
