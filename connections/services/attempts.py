@@ -495,12 +495,21 @@ def attempts_abandon_stale(*, now=None) -> int:
     stale = Attempt.all_objects.filter(status=Attempt.Status.PENDING, expires_at__lte=now).values_list("pk", flat=True)
     for pk in list(stale[:5000]):
         with transaction.atomic():
-            attempt = Attempt.all_objects.select_for_update(skip_locked=True).filter(
-                pk=pk, status=Attempt.Status.PENDING, expires_at__lte=now
-            ).first()
+            attempt = (
+                Attempt.all_objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("app", "tenant")
+                .filter(pk=pk, status=Attempt.Status.PENDING, expires_at__lte=now)
+                .first()
+            )
             if attempt is None:
                 continue
             _abandon(attempt)
+            event_record(
+                kind="attempt_abandoned",
+                connection=attempt.connection,
+                tenant=attempt.tenant,
+                detail={"attempt": str(attempt.id), "app": attempt.app.slug},
+            )
             count += 1
     return count
 

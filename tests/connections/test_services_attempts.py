@@ -305,6 +305,7 @@ def test_abandon_stale(app, tenant, operator_member):
     assert old.status == Attempt.Status.ABANDONED and old.pending_secret is None
     assert fresh.status == Attempt.Status.PENDING
     assert attempts_abandon_stale() == 0
+    assert Event.objects.for_tenant(tenant).filter(kind="attempt_abandoned").count() == 1
 
 
 @pytest.mark.parametrize(
