@@ -269,8 +269,13 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
 
     def _confirmation(self, request, obj, *, template, title, perform, done_message):
         if request.method == "POST" and request.POST.get("confirm") == "yes":
-            perform()
+            result = perform()
             self.message_user(request, done_message, messages.SUCCESS)
+            warning = getattr(result, "revocation_warning", "")
+            if warning:
+                self.message_user(
+                    request, _("The app did not confirm the revocation: %(message)s") % {"message": warning}, messages.WARNING
+                )
             return HttpResponseRedirect(self._change_url(obj))
         context = {
             **self.admin_site.each_context(request),

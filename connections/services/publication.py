@@ -248,6 +248,7 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
         locked = GlobalConnection.objects.select_for_update(of=("self",)).select_related("app", "credentials").get(
             pk=global_connection.pk
         )
+        locked.revocation_warning = ""
         if locked.status == ConnectionStatus.REVOKED:
             return locked
         provider_error = ""
@@ -272,6 +273,7 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
         if secret_id is not None:
             _release_dead_grant(secret_id, locked, actor)
     global_connection.refresh_from_db()
+    locked.revocation_warning = provider_error
     return locked
 
 

@@ -74,3 +74,20 @@ def test_revoking_the_source_leaves_the_grant_alive_for_the_copy(sandbox, publis
     assert source.status == ConnectionStatus.REVOKED
     assert token_works(sandbox, stored(global_connection)["access_token"])
     assert global_check(global_connection=global_connection, actor=reviewer).ok
+
+
+def test_a_failed_revocation_at_the_provider_is_shown_and_still_revokes_locally(sandbox, published, client):
+    from django.urls import reverse
+
+    source, global_connection, reviewer = published
+    sandbox.set_switch("revoke", "500", count=5)
+    client.force_login(reviewer)
+
+    response = client.post(
+        reverse("admin:connections_globalconnection_revoke", args=[global_connection.pk]), {"confirm": "yes"}, follow=True
+    )
+
+    body = response.content.decode()
+    assert "The app did not confirm the revocation" in body
+    global_connection.refresh_from_db()
+    assert global_connection.status == ConnectionStatus.REVOKED
