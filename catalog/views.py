@@ -69,6 +69,7 @@ def _grid_context(request, *, picker: bool) -> dict:
         "apps": apps,
         "categories": categories,
         "all_count": sum(counts.values()),
+        "unconfigured_count": sum(1 for app in apps if not app.configured),
         "all_url": chip_url(""),
         "filtered": any(filters.values()),
         "auth_modes": AuthMode.choices,
