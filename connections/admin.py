@@ -317,7 +317,10 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
 class PublicationRequestAdmin(admin.ModelAdmin):
     """Staff review publication requests; approving or rejecting needs review_publicationrequest."""
 
-    list_display = ("__str__", "tenant", "app", "status", "requested_by", "created_at", "reviewed_by", "reviewed_at")
+    list_display = (
+        "__str__", "tenant", "app", "connection_status", "status", "requested_by", "created_at", "reviewed_by",
+        "reviewed_at",
+    )
     list_filter = (
         "status",
         ("connection__app", admin.RelatedOnlyFieldListFilter),
@@ -356,6 +359,10 @@ class PublicationRequestAdmin(admin.ModelAdmin):
     @admin.display(description=_("app"), ordering="connection__app__name")
     def app(self, obj):
         return obj.connection.app
+
+    @admin.display(description=_("connection status"), ordering="connection__status")
+    def connection_status(self, obj):
+        return obj.connection.get_status_display()
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name

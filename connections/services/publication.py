@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, HealthCheck, PublicationRequest
@@ -65,6 +66,7 @@ def publication_request_create(*, connection: Connection, user, reason: str) -> 
         raise PublicationError(
             "This connection already has an open publication request: withdraw it or wait for the review."
         ) from None
+    transaction.on_commit(lambda: _tell_reviewers(publication_request))
     return publication_request
 
 
@@ -209,6 +211,35 @@ def _tell_requester(publication_request, outcome):
         send_mail(subject, body, None, [user.email])
     except Exception:  # A mail outage must not undo a committed review.
         logger.exception("Could not email publication %s to user %s", outcome, user.pk)
+
+
+def _tell_reviewers(publication_request):
+    """Email the system administrators who may review publication requests."""
+    from django.contrib.auth import get_user_model
+
+    reviewers = (
+        get_user_model()
+        .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
+        .filter(is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    to = sorted(set(reviewers))
+    if not to:
+        return
+    connection = Connection.all_objects.select_related("app", "tenant").get(pk=publication_request.connection_id)
+    context = {
+        "request": publication_request,
+        "connection": connection,
+        "url": settings.BASE_URL.rstrip("/")
+        + reverse("admin:connections_publicationrequest_change", args=[publication_request.pk]),
+    }
+    subject = render_to_string("emails/publication_requested_subject.txt", context).strip()
+    body = render_to_string("emails/publication_requested.txt", context)
+    try:
+        send_mail(subject, body, None, to)
+    except Exception:  # A mail outage must not undo the request.
+        logger.exception("Could not email reviewers about publication request %s", publication_request.pk)
 
 
 def global_check(*, global_connection: GlobalConnection, actor=None) -> HealthCheck:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from catalog.models import App
-from connections.models import Connection, ConnectionStatus, GlobalConnection, HealthCheck, Role
+from connections.models import Connection, ConnectionStatus, GlobalConnection, HealthCheck
 from vault.services import secret_seal
 
 API_BASE = "https://pub-api.example.test/v1"
@@ -123,6 +123,6 @@ def health_of(obj):
 
 
 __all__ = [
-    "API_KEY", "ACCOUNT", "ME_URL", "Role", "api", "api_app", "connection", "health_of", "make_connection",
+    "API_KEY", "ACCOUNT", "ME_URL", "api", "api_app", "connection", "health_of", "make_connection",
     "make_staff", "publish", "reviewer", "superuser",
 ]

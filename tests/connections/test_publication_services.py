@@ -318,3 +318,17 @@ def test_a_failing_global_copy_alerts_system_administrators(
     assert reviewer.email in recipients
     assert "admin@acme.test" not in recipients  # tenants do not maintain global connections
     assert all(API_KEY not in message.body for message in mail.outbox)
+
+
+def test_reviewers_are_told_about_a_new_request(
+    connection, admin_member, reviewer, make_staff, superuser, django_capture_on_commit_callbacks
+):
+    make_staff("bystander", perms=("view_publicationrequest",))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publication_request = publication_request_create(connection=connection, user=admin_member.user, reason="Shared inbox")
+
+    assert len(mail.outbox) == 1
+    assert sorted(mail.outbox[0].to) == sorted([reviewer.email, superuser.email])
+    assert "Shared inbox" in mail.outbox[0].body
+    assert f"/admin/connections/publicationrequest/{publication_request.pk}/change/" in mail.outbox[0].body
