@@ -1,5 +1,6 @@
 """Register our OAuth client with a provider: the client secret is read from standard input."""
 
+import getpass
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,8 +33,9 @@ class Command(BaseCommand):
             )
         stdin = options.get("stdin") or sys.stdin
         if stdin.isatty():
-            self.stderr.write("Client secret (then Enter): ", ending="")
-        secret = stdin.readline().strip()
+            secret = getpass.getpass("Client secret (not echoed): ").strip()
+        else:
+            secret = stdin.readline().strip()
         if not secret:
             raise CommandError("Empty client secret: pipe it on standard input.")
         try:
