@@ -154,3 +154,45 @@ def test_request_approve_and_use_a_global_connection(
     assert global_connection.name == "Shared sandbox"
     assert global_connection.status == ConnectionStatus.ACTIVE and global_connection.unpublished_at is None
     assert connection.status == ConnectionStatus.ACTIVE
+
+
+def test_reject_selected_with_a_note_then_the_requester_reads_it(
+    browser_page, live_server, catalog, admin_member, staff
+):
+    from catalog.models import App
+    from vault.services import secret_seal
+
+    connection = Connection.all_objects.create(
+        tenant=admin_member.tenant, app=App.objects.get(slug="sandbox-api-key"), name="Team key",
+        credentials=secret_seal(payload={"api_key": catalog.api_key}, purpose="connection"),
+        account_label=catalog.email, created_by=admin_member.user,
+    )
+    page = browser_page
+    login(page, live_server, admin_member.user.username)
+    page.goto(live_server.url + connection.get_absolute_url())
+    page.locator('textarea[name="reason"]').fill("Everyone needs it.")
+    page.get_by_role("button", name="Request publication").click()
+    expect(page.get_by_test_id("publication-pending")).to_be_visible()
+
+    admin_page = _new_page(page)
+    admin_page.goto(f"{live_server.url}/admin/login/?next=/admin/connections/publicationrequest/")
+    admin_page.fill("input[name=username]", staff.username)
+    admin_page.fill("input[name=password]", PASSWORD)
+    admin_page.locator("input[type=submit]").click()
+    admin_page.wait_for_url(re.compile(r"/admin/connections/publicationrequest/$"))
+    admin_page.locator("#result_list input.action-select").first.check()
+    admin_page.select_option("select[name=action]", "reject_selected")
+    admin_page.locator("button[name=index]").click()
+    expect(admin_page.locator("textarea[name=note]")).to_be_visible()
+    admin_page.locator("textarea[name=note]").fill("This key belongs to one team only.")
+    screenshot(admin_page, "admin-reject-selected")
+    admin_page.get_by_role("button", name="Reject selected requests").click()
+    expect(admin_page.locator(".messagelist")).to_contain_text("request rejected")
+    admin_page.context.close()
+    assert PublicationRequest.objects.get(connection=connection).status == "rejected"
+    assert not GlobalConnection.objects.exists()
+
+    page.goto(live_server.url + connection.get_absolute_url())
+    expect(page.get_by_test_id("rejection-note")).to_contain_text("This key belongs to one team only.")
+    expect(page.get_by_role("button", name="Request publication")).to_be_visible()
+    screenshot(page, "publication-panel-rejected")
