@@ -10,7 +10,7 @@ register = template.Library()
 @register.simple_tag
 def publication_state(connection):
     """Return {"last": latest request or None, "live_copy": published global copy or None}."""
-    last = connection.publication_requests.select_related("requested_by").first()
+    last = connection.publication_requests.select_related("requested_by", "global_connection").first()
     live_copy = (
         connection.global_copies.filter(unpublished_at__isnull=True)
         .exclude(status=ConnectionStatus.REVOKED)

@@ -326,3 +326,13 @@ def test_revoking_the_source_asks_for_confirmation_and_keeps_the_global_copy_wor
     assert global_check(global_connection=global_connection, actor=admin_member.user).ok
     # The global copy stays visible to every tenant after its source is revoked.
     assert client.get(global_connection.get_absolute_url()).status_code == 200
+
+
+def test_panel_after_unpublishing_offers_a_new_request(client_for, admin_member, connection, global_connection, reviewer):
+    global_unpublish(global_connection=global_connection, actor=reviewer)
+
+    body = client_for(admin_member).get(connection.get_absolute_url()).content.decode()
+
+    assert 'data-testid="unpublished-notice"' in body and "unpublished the global copy" in body
+    assert 'data-testid="published-notice"' not in body
+    assert 'name="reason"' in body
