@@ -242,3 +242,18 @@ def test_a_tenant_chosen_in_the_session_without_membership_is_ignored(client, ad
     html = client.get(reverse("tenants:members")).content.decode()
     assert 'data-testid="tenant-name">Acme<' in html
     assert isinstance(Tenant.objects.get(pk=other_tenant.pk), Tenant)
+
+
+def test_token_from_the_page_works_on_the_api_until_revoked(client_for, admin_member, tenant):
+    from django.test import Client
+
+    client = client_for(admin_member)
+    raw = client.post(reverse("tenants:tokens"), {"name": "Flow"}).context["created"]["plaintext"]
+    api = Client()
+    response = api.get("/api/connections", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 200
+    token = ApiToken.objects.for_tenant(tenant).get()
+    client.post(reverse("tenants:token_revoke", args=[token.pk]))
+    response = api.get("/api/connections", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
