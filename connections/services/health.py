@@ -121,9 +121,13 @@ class _Refreshed:
     called: bool  # whether this caller made the token request
 
 
-def _refresh(connection, *, force: bool, window: float | None) -> _Refreshed:
-    """Refresh single-flight without recording an outcome; raise ConnectionFailure."""
-    connection = _reload(connection)
+def _refresh(connection, *, force: bool, window: float | None, loaded: bool = False) -> _Refreshed:
+    """Refresh single-flight without recording an outcome; raise ConnectionFailure.
+
+    loaded: the caller has just read the row (with app and credentials); skip reading it again.
+    """
+    if not loaded:
+        connection = _reload(connection)
     _ensure_usable(connection)
     credentials = _open(connection)
     if connection.app.auth_mode != AuthMode.OAUTH2:
@@ -210,13 +214,51 @@ def _owner_kwargs(row) -> dict:
 
 def _prune_history(row) -> None:
     keep = max(int(settings.HEALTH_HISTORY), 1)
-    old = list(
-        HealthCheck.objects.filter(**_owner_kwargs(row))
-        .order_by("-created_at", "-id")
-        .values_list("id", flat=True)[keep : keep + 1000]
+    older = HealthCheck.objects.filter(**_owner_kwargs(row)).order_by("-created_at", "-id").values("id")
+    HealthCheck.objects.filter(id__in=older[keep : keep + 1000]).delete()  # one DELETE … IN (SELECT …)
+
+
+def _record_healthy_success(connection, *, kind, account_label, now) -> bool:
+    """Record a success on a row that is active without failures, without locking it; say if it was."""
+    values = {"updated_at": now}
+    if kind == HealthCheck.Kind.CHECK:
+        values["last_checked_at"] = now
+        connection.last_checked_at = now
+    if account_label:
+        values["account_label"] = account_label[:255]
+    healthy = rows(type(connection)).filter(
+        pk=connection.pk, status=ConnectionStatus.ACTIVE, consecutive_failures=0, last_error_code=""
     )
-    if old:
-        HealthCheck.objects.filter(id__in=old).delete()
+    if not healthy.update(**values):
+        return False
+    connection.status, connection.consecutive_failures = ConnectionStatus.ACTIVE, 0
+    if account_label:
+        connection.account_label = account_label[:255]
+    return True
+
+
+def _move_status(row, *, kind, failure, account_label, now) -> None:
+    """Apply a result to a locked row per the design's status table, and save it."""
+    fields = ["consecutive_failures", "last_error_code", "last_error_message", "status", "updated_at"]
+    if kind == HealthCheck.Kind.CHECK:
+        row.last_checked_at = now
+        fields.append("last_checked_at")
+    if row.status == ConnectionStatus.REVOKED:
+        fields = fields[-1:]  # revoked meanwhile: record the result, move nothing
+    elif failure is None:
+        row.status = ConnectionStatus.ACTIVE
+        row.consecutive_failures = 0
+        row.last_error_code = ""
+        row.last_error_message = ""
+        if account_label:
+            row.account_label = account_label[:255]
+            fields.append("account_label")
+    else:
+        row.consecutive_failures += 1
+        row.status = _failure_status(row, failure, row.consecutive_failures)
+        row.last_error_code = failure.code
+        row.last_error_message = failure.message
+    row.save(update_fields=fields)
 
 
 def record_outcome(
@@ -234,28 +276,12 @@ def record_outcome(
     model = type(connection)
     now = timezone.now()
     with transaction.atomic():
-        row = rows(model).select_for_update().select_related("app").get(pk=connection.pk)
-        old_status = row.status
-        fields = ["consecutive_failures", "last_error_code", "last_error_message", "status", "updated_at"]
-        if kind == HealthCheck.Kind.CHECK:
-            row.last_checked_at = now
-            fields.append("last_checked_at")
-        if row.status == ConnectionStatus.REVOKED:
-            fields = fields[-1:]  # revoked meanwhile: record the result, move nothing
-        elif failure is None:
-            row.status = ConnectionStatus.ACTIVE
-            row.consecutive_failures = 0
-            row.last_error_code = ""
-            row.last_error_message = ""
-            if account_label:
-                row.account_label = account_label[:255]
-                fields.append("account_label")
+        if failure is None and _record_healthy_success(connection, kind=kind, account_label=account_label, now=now):
+            row, old_status = connection, ConnectionStatus.ACTIVE  # healthy and still healthy: no transition
         else:
-            row.consecutive_failures += 1
-            row.status = _failure_status(row, failure, row.consecutive_failures)
-            row.last_error_code = failure.code
-            row.last_error_message = failure.message
-        row.save(update_fields=fields)
+            row = rows(model).select_for_update().select_related("app").get(pk=connection.pk)
+            old_status = row.status
+            _move_status(row, kind=kind, failure=failure, account_label=account_label, now=now)
         check = HealthCheck.objects.create(
             kind=kind,
             ok=failure is None,
@@ -324,16 +350,20 @@ def credentials_get(*, connection) -> dict:
 
 def connection_check(*, connection, actor=None) -> HealthCheck:
     """Check the stored credentials now (refreshing first when due); record and return the result."""
+    return _check(_reload(connection), actor=actor)
+
+
+def _check(connection, *, actor=None) -> HealthCheck:
+    """Check a connection just read with its app and credentials."""
     from ..probe import run_test
 
-    connection = _reload(connection)
     _ensure_usable(connection)
     started = time.monotonic()
     label = None
     failure = None
     refreshed = False
     try:
-        result = _refresh(connection, force=False, window=None)
+        result = _refresh(connection, force=False, window=None, loaded=True)
         credentials, refreshed = result.credentials, result.called
         try:
             label = run_test(connection.app, connection.config, credentials, existing=True)
@@ -434,7 +464,7 @@ def refresh_one(kind: str, pk, *, window: float | None = None) -> str:
     window = settings.REFRESH_WINDOW if window is None else window
     started = time.monotonic()
     try:
-        result = _refresh(connection, force=False, window=window)
+        result = _refresh(connection, force=False, window=window, loaded=True)
     except ConnectionUnusable:
         return "gone"
     except RefreshBusy:
@@ -476,6 +506,6 @@ def check_one(kind: str, pk, *, force: bool = False, slot_wait: float = 1.0) -> 
             if not slot:
                 raise ChecksFull(f"{slots} checks of this app are running.")
             try:
-                return connection_check(connection=connection)
+                return _check(connection)
             except ConnectionUnusable:
                 return "gone"
