@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from .models import Member
 
 SECTIONS = {
@@ -36,4 +38,5 @@ def tenancy(request):
         "membership": membership,
         "other_memberships": other_memberships,
         "nav_section": _section(request),
+        "demo_hint": settings.DEBUG,
     }

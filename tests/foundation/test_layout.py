@@ -127,3 +127,9 @@ def test_every_ui_kit_class_is_styled():
     ).split()
     missing = [name for name in kit if f".{name}" not in css]
     assert missing == []
+
+
+def test_login_page_mentions_demo_logins_only_in_development(client, settings):
+    assert "demo-admin" not in client.get("/accounts/login/").content.decode()
+    settings.DEBUG = True
+    assert "demo-admin" in client.get("/accounts/login/").content.decode()
