@@ -170,8 +170,9 @@ def attempt_start(
         url = mode.start(attempt, request=request, secret_values=secret_values)
     except ConnectionFailure as failure:
         return _attempt_fail(attempt, failure), None
-    except Exception:
-        logger.exception("Attempt %s could not start", attempt.id)
+    except Exception as exc:
+        # The type only: a library's message may quote a URL carrying a key.
+        logger.error("Attempt %s could not start: unexpected %s", attempt.id, type(exc).__name__)
         return _attempt_fail(attempt, ConnectionFailure(ErrorCode.APP_UNAVAILABLE, UNEXPECTED)), None
     if url:
         return attempt, url
@@ -281,8 +282,8 @@ def attempt_finish(*, attempt: Attempt, request=None, params=None) -> Attempt:
         return _attempt_fail(
             attempt, ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, "This link can no longer be completed; start again.")
         )
-    except Exception:
-        logger.exception("Attempt %s could not be finished", attempt.id)
+    except Exception as exc:
+        logger.error("Attempt %s could not be finished: unexpected %s", attempt.id, type(exc).__name__)
         return _attempt_fail(attempt, ConnectionFailure(ErrorCode.APP_UNAVAILABLE, UNEXPECTED))
     duration_ms = int((time.monotonic() - started) * 1000)
     return _attempt_succeed(attempt, credentials, account_label, duration_ms=duration_ms)

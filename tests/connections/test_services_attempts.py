@@ -361,3 +361,20 @@ def test_key_reauthorization_keeps_settings_and_replaces_the_key(tenant, operato
     assert connection.config == {"subdomain": "acme"}
     assert secret_open(secret=connection.credentials) == {"api_key": "new-key"}
     assert responses.calls[-1].request.headers["X-API-Key"] == "new-key"
+
+
+def test_unexpected_error_is_logged_without_its_message(tenant, operator_member, monkeypatch, caplog):
+    from connections import probe
+
+    app = make_app("basic")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("https://api.test/?key=sensitive-value")
+
+    monkeypatch.setattr(probe, "run_test", boom)
+    attempt_start(
+        tenant=tenant, user=operator_member.user, app=app,
+        field_values={"username": "bob", "password": "pw"}, request=make_request(),
+    )
+    assert "RuntimeError" in caplog.text
+    assert "sensitive-value" not in caplog.text
