@@ -9,7 +9,6 @@ import json
 from functools import wraps
 
 from django.core.exceptions import ValidationError
-from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -197,9 +196,10 @@ def connections_collection(request, caller):
         return _validation_error(exc)
     filters = {"app": request.GET.get("app") or None, "status": request.GET.get("status") or None,
                "q": request.GET.get("q") or None}
+    kind = request.GET.get("kind")  # "tenant", "global", or both when absent
     own = selectors.connection_list_for_tenant(tenant=caller.tenant, **filters)
-    shared = selectors.global_connections_visible(**filters) if request.GET.get("kind") != "tenant" else None
-    own_count = own.count()
+    shared = selectors.global_connections_visible(**filters) if kind != "tenant" else None
+    own_count = own.count() if kind != "global" else 0
     shared_count = shared.count() if shared is not None else 0
     total = own_count + shared_count
     start, end = (number - 1) * size, number * size

@@ -7,7 +7,7 @@ import pytest
 import responses
 from django.test import Client
 
-from connections.models import Attempt, Connection, ConnectionStatus, GlobalConnection, Role
+from connections.models import Attempt, Connection, ConnectionStatus, GlobalConnection
 from connections.services.attempts import attempt_complete_callback
 from connections.services.tokens import api_token_create
 
@@ -187,6 +187,8 @@ def test_list_paginates_tenant_then_global_and_filters(client_for, viewer_member
     assert [r["name"] for r in body["results"]] == ["OAuth"]
     body = client.get(f"/api/connections?app={oauth_app.slug}&kind=tenant").json()
     assert [r["name"] for r in body["results"]] == ["OAuth"]
+    body = client.get("/api/connections?kind=global").json()
+    assert [r["name"] for r in body["results"]] == ["Shared key"] and body["count"] == 1
     body = client.get("/api/connections?q=key%201").json()
     assert [r["name"] for r in body["results"]] == ["Key 1"]
     assert "Theirs" not in json.dumps(client.get("/api/connections?page_size=100").json())
