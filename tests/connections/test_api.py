@@ -247,3 +247,14 @@ def test_every_endpoint_is_404_across_tenants(client_for, outsider_member, other
     anonymous = Client()
     for url in (f"/api/connections/{connection.id}", f"/api/connections/{attempt.id}/test", f"/api/connections/{connection.id}/check"):
         assert anonymous.get(url, **bearer(outsider_token)).status_code == 404, url
+
+
+def test_list_queries_do_not_grow_with_rows(client_for, viewer_member, key_app, oauth_app, tenant, django_assert_max_num_queries):
+    client = client_for(viewer_member)
+    for i in range(40):
+        make_connection(tenant, key_app if i % 2 else oauth_app, name=f"C{i:02}")
+        GlobalConnection.objects.create(app=key_app, name=f"G{i:02}")
+    client.get("/api/connections")  # warm the session and membership caches
+    with django_assert_max_num_queries(8):
+        body = client.get("/api/connections?page_size=100").json()
+    assert len(body["results"]) == 80
