@@ -61,7 +61,8 @@ class OAuth1Mode(BaseMode):
         return url
 
     def callback_state(self, params) -> str | None:
-        return params.get("oauth_token") or None
+        # A denial comes back as `denied=<request token>` (Twitter-style) instead of oauth_token.
+        return params.get("oauth_token") or params.get("denied") or None
 
     def complete(self, attempt, *, request, params) -> dict:
         app = attempt.app

@@ -241,6 +241,16 @@ def test_oauth1_create(apps, browser, tenant):
     assert check.status_code == 200 and check.json()["ok"] is True
 
 
+def test_oauth1_denied_consent(apps, browser, tenant):
+    sandbox = apps
+    attempt_id, url = start_oauth(browser, slug="sandbox-oauth1")
+    response = land(browser, sandbox.approve(url, allow=False))
+    assert response.status_code == 400
+    attempt = Attempt.objects.for_tenant(tenant).get(pk=attempt_id)
+    assert (attempt.status, attempt.error_code) == (Attempt.Status.FAILED, ErrorCode.AUTHORIZATION_REJECTED)
+    assert Connection.objects.for_tenant(tenant).count() == 0
+
+
 def test_oauth1_replayed_callback_is_refused(apps, browser, tenant):
     sandbox = apps
     _id, url = start_oauth(browser, slug="sandbox-oauth1")
