@@ -54,8 +54,9 @@ test: $(STAMP)
 # One suite or file at a time: make pytest ARGS="tests/vault -x" DB_NAME=ac_vault REDIS_DB=5 BROKER_DB=6
 pytest: test
 
+# make bench [ARGS="tests/bench/test_x.py"]: all benchmarks, or only the paths given in ARGS.
 bench: $(STAMP)
-	@$(TEST_ENV) $(PY) -m pytest tests/bench -p no:randomly -s -q --no-header -o addopts="" -o norecursedirs="" $(ARGS)
+	@$(TEST_ENV) $(PY) -m pytest $(if $(filter tests/%,$(ARGS)),,tests/bench) -p no:randomly -s -q --no-header -o addopts="" -o norecursedirs="" $(ARGS)
 
 check: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py check

@@ -5,6 +5,7 @@ copied into another row, or read for another purpose, fails to open.
 """
 
 import functools
+import itertools
 import json
 import os
 import time
@@ -17,7 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.views.decorators.debug import sensitive_variables
 
@@ -200,33 +201,30 @@ def _rotate_batch(
     *,
     keyring: Keyring,
     old_key_ids: list[str],
-    after: uuid.UUID | None,
-    batch_size: int,
+    ids: list[uuid.UUID],
     dry_run: bool,
     report: RotationReport,
     failed_ids: set,
-) -> tuple[uuid.UUID | None, int]:
-    """Re-encrypt one batch of secrets after `after` (by id); return (last id, rows handled).
+) -> int:
+    """Re-encrypt the secrets among ids still under an old key; return how many were handled.
 
     Runs in its own transaction. The rows are locked (FOR UPDATE SKIP LOCKED) and filtered on
-    their old key id, so a row replaced meanwhile, or rotated by an earlier run, is left alone:
+    their old key id, so a row re-sealed meanwhile, or rotated by an earlier run, is left alone:
     nothing is re-encrypted twice.
     """
     primary_id = keyring.primary_id
     primary = keyring.cipher(primary_id)
     with transaction.atomic():
-        rows = Secret.objects.filter(key_id__in=old_key_ids).order_by("pk")
-        if after is not None:
-            rows = rows.filter(pk__gt=after)
+        rows = Secret.objects.filter(pk__in=ids, key_id__in=old_key_ids).order_by("pk")
         if not dry_run:
             rows = rows.select_for_update(skip_locked=True)
-        rows = list(rows.values_list("pk", "purpose", "key_id", "ciphertext")[:batch_size])
-        if not rows:
-            return None, 0
+        rows = rows.values_list("pk", "purpose", "key_id", "ciphertext")
+        handled = 0
         updates = []
         for pk, purpose, key_id, blob in rows:
             if pk in failed_ids:
                 continue
+            handled += 1
             try:
                 plaintext = _open_bytes(
                     keyring, secret_id=pk, purpose=purpose, key_id=key_id, blob=bytes(blob)
@@ -239,16 +237,63 @@ def _rotate_batch(
                     failed_ids.add(pk)
                 continue
             ciphertext = _seal_bytes(primary, secret_id=pk, purpose=purpose, plaintext=plaintext)
-            updates.append(Secret(id=pk, key_id=primary_id, ciphertext=ciphertext))
+            updates.append((pk, key_id, ciphertext))
             report.rotated[key_id] += 1
         if updates and not dry_run:
-            # updated_at is left alone on purpose: the payload did not change.
             _write_batch(updates, primary_id)
-    return rows[-1][0], len(rows)
+    return handled
 
 
-def _write_batch(updates: list[Secret], primary_id: str) -> None:
-    Secret.objects.bulk_update(updates, ["key_id", "ciphertext"])
+def _batches(iterable, size: int):
+    iterator = iter(iterable)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _write_batch(updates: list[tuple[uuid.UUID, str, bytes]], primary_id: str) -> None:
+    """Store re-encrypted ciphertexts, each only if the row still has its old key id.
+
+    The key id match is a compare-and-swap: a row re-sealed meanwhile by another writer keeps
+    its new value. updated_at is left alone: the payload did not change. One statement per
+    batch on PostgreSQL; QuerySet.bulk_update would build a CASE expression costing
+    milliseconds a row.
+    """
+    meta = Secret._meta
+    id_field, key_field, blob_field = (meta.get_field(n) for n in ("id", "key_id", "ciphertext"))
+    quote = connection.ops.quote_name
+    table, id_col, key_col, blob_col = (
+        quote(name) for name in (meta.db_table, id_field.column, key_field.column, blob_field.column)
+    )
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s::uuid, %s, %s::bytea)"] * len(updates))
+        sql = (
+            f"UPDATE {table} AS s SET {key_col} = %s, {blob_col} = v.ciphertext "
+            f"FROM (VALUES {values}) AS v(id, old_key_id, ciphertext) "
+            f"WHERE s.{id_col} = v.id AND s.{key_col} = v.old_key_id"
+        )
+        params = [primary_id]
+        for pk, old_key_id, ciphertext in updates:
+            params.extend((pk, old_key_id, ciphertext))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    sql = (
+        f"UPDATE {table} SET {key_col} = %s, {blob_col} = %s "
+        f"WHERE {id_col} = %s AND {key_col} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [
+                (
+                    primary_id,
+                    blob_field.get_db_prep_value(ciphertext, connection),
+                    id_field.get_db_prep_value(pk, connection),
+                    old_key_id,
+                )
+                for pk, old_key_id, ciphertext in updates
+            ],
+        )
 
 
 def secrets_rotate(
@@ -259,7 +304,7 @@ def secrets_rotate(
 ) -> RotationReport:
     """Re-encrypt every secret not under the primary key, in batches, each in a transaction.
 
-    Constant memory (keyset pagination by id), safe beside concurrent writers, resumable: a run
+    Constant memory (ids streamed in order, rows fetched a batch at a time), safe beside concurrent writers, resumable: a run
     that stops half-way leaves committed batches under the primary key, and the next run only
     touches what is left. Secrets whose key id is not in VAULT_KEYS, or whose ciphertext fails
     authentication, are counted in the report, never re-encrypted and never fatal.
@@ -288,22 +333,29 @@ def secrets_rotate(
     while old_key_ids and report.passes < (1 if dry_run else ROTATION_MAX_PASSES):
         report.passes += 1
         rotated_before = report.rotated_total
-        after = None
-        while True:
-            after, handled = _rotate_batch(
+        # One streamed, ordered read of the ids to visit (a server-side cursor: constant
+        # memory), then one transaction per batch that locks and re-checks those rows by
+        # primary key. Unlike "key_id IN … AND id > last ORDER BY id LIMIT n" per batch, the
+        # cost does not depend on the planner's statistics, which a rotation makes stale.
+        pending = (
+            Secret.objects.filter(key_id__in=old_key_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .iterator(chunk_size=batch_size)
+        )
+        for ids in _batches(pending, batch_size):
+            handled = _rotate_batch(
                 keyring=keyring,
                 old_key_ids=old_key_ids,
-                after=after,
-                batch_size=batch_size,
+                ids=ids,
                 dry_run=dry_run,
                 report=report,
                 failed_ids=failed_ids,
             )
-            if not handled:
-                break
-            report.batches += 1
-            if on_batch is not None:
-                on_batch(report, handled)
+            if handled:
+                report.batches += 1
+                if on_batch is not None:
+                    on_batch(report, handled)
         if dry_run:
             break
         # Rows skipped because another transaction held them, or sealed meanwhile under an
