@@ -121,6 +121,13 @@ APP_SCHEMA = {
                 "account": {"type": "string", "pattern": r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)?$"},
                 "headers": _string_map,
                 "body": {},
+                # Values the JSON answer must hold for the credentials to count as accepted,
+                # for apps that answer 200 to a refusal (Slack's {"ok": false}).
+                "expect": {
+                    "type": "object",
+                    "propertyNames": {"pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"},
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
             },
         },
         "setup_steps": {"type": "string"},

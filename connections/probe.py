@@ -1,18 +1,18 @@
 """Send an app's test request with some credentials and say whose account they open."""
 
+import json
+
 import requests
 
 from .auth import get_mode
 from .auth.base import join_url, render, template_values
 from .auth.oauth2 import retry_after_seconds, unavailable_from_exception
-from .errors import ConnectionFailure
+from .errors import ConnectionFailure, sanitize_provider_text
 from .models import ErrorCode
 
 
-def account_from(payload, path: str | None) -> str:
-    """Return the value at a dotted path of a JSON answer, or "" when absent."""
-    if not path:
-        return ""
+def value_at(payload, path: str):
+    """Return the value at a dotted path of a JSON answer, or None when absent."""
     value = payload
     for part in path.split("."):
         if isinstance(value, dict) and part in value:
@@ -20,10 +20,27 @@ def account_from(payload, path: str | None) -> str:
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            return ""
+            return None
+    return value
+
+
+def account_from(payload, path: str | None) -> str:
+    """Return the account label at a dotted path of a JSON answer, or "" when absent."""
+    value = value_at(payload, path) if path else None
     if isinstance(value, (dict, list)) or value is None:
         return ""
     return str(value)[:255]
+
+
+def refusal_in(payload, expect: dict) -> str | None:
+    """Return why a 200 answer still refuses the credentials (spec test.expect), or None."""
+    for path, wanted in expect.items():
+        found = value_at(payload, path) if isinstance(payload, (dict, list)) else None
+        if found != wanted:
+            reason = value_at(payload, "error") if isinstance(payload, dict) else None
+            detail = f" ({sanitize_provider_text(reason)})" if isinstance(reason, str) and reason else ""
+            return f"{path} is {json.dumps(found)}, not {json.dumps(wanted)}{detail}"
+    return None
 
 
 def run_test(app, config, credentials, *, existing: bool = False) -> str:
@@ -67,10 +84,15 @@ def run_test(app, config, credentials, *, existing: bool = False) -> str:
         raise ConnectionFailure(
             ErrorCode.TEST_FAILED, f"{app.name} answered HTTP {status} to the test request.", http_status=status
         )
-    if not spec.get("account"):
+    expect = spec.get("expect") or {}
+    if not spec.get("account") and not expect:
         return ""
     try:
         payload = response.json()
     except ValueError:
-        return ""
+        payload = None
+    refusal = refusal_in(payload, expect) if expect else None
+    if refusal:
+        code = ErrorCode.CONNECTION_EXPIRED if existing else ErrorCode.TEST_FAILED
+        raise ConnectionFailure(code, f"{app.name} refused the credentials: {refusal}.", http_status=status)
     return account_from(payload, spec.get("account"))

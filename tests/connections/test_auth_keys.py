@@ -184,3 +184,22 @@ def test_connection_failure_message_is_the_str():
     failure = ConnectionFailure("test_failed", "Nope.", http_status=401)
     assert str(failure) == "Nope." and failure.code == ErrorCode.TEST_FAILED
     assert str(failure.explanation["title"]) == "Test failed"
+
+
+@pytest.mark.parametrize("existing, code", [(False, ErrorCode.TEST_FAILED), (True, ErrorCode.CONNECTION_EXPIRED)])
+@responses.activate
+def test_probe_refuses_a_200_answer_that_fails_test_expect(existing, code):
+    """Slack answers 200 {"ok": false, "error": "invalid_auth"} to a bad token."""
+    app = make_app("basic", test={"method": "GET", "path": "/me", "account": "team", "expect": {"ok": True}})
+    responses.get(f"{BASE}/me", json={"ok": False, "error": "invalid_auth"})
+    with pytest.raises(ConnectionFailure) as excinfo:
+        probe.run_test(app, {"username": "u"}, {"password": "p"}, existing=existing)
+    assert excinfo.value.code == code
+    assert "ok is false, not true (invalid_auth)" in excinfo.value.message
+
+
+@responses.activate
+def test_probe_accepts_a_200_answer_that_meets_test_expect():
+    app = make_app("basic", test={"method": "GET", "path": "/me", "account": "team", "expect": {"ok": True}})
+    responses.get(f"{BASE}/me", json={"ok": True, "team": "Acme HQ"})
+    assert probe.run_test(app, {"username": "u"}, {"password": "p"}) == "Acme HQ"
