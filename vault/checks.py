@@ -11,7 +11,13 @@ def check_vault_keys(app_configs=None, **kwargs):
     try:
         parse_keyring(getattr(settings, "VAULT_KEYS", ""))
     except KeyringError as exc:
-        return [checks.Error(str(exc), hint="See README: 'Vault keys'.", id="vault.E001")]
+        return [
+            checks.Error(
+                str(exc),
+                hint="See README.md: 'Environment variables' and 'Rotating vault keys'.",
+                id="vault.E001",
+            )
+        ]
     return []
 
 

@@ -42,7 +42,7 @@ class Keyring:
 
 HINT = (
     "Set VAULT_KEYS to 'id:base64key[,id:base64key…]' (first is primary), each key 32 random "
-    "bytes in base64, for example: python -c \"import base64,os;"
+    'bytes in base64, for example: python -c "import base64,os;'
     "print('k1:'+base64.b64encode(os.urandom(32)).decode())\""
 )
 

@@ -262,7 +262,8 @@ def _write_batch(updates: list[tuple[uuid.UUID, str, bytes]], primary_id: str) -
     id_field, key_field, blob_field = (meta.get_field(n) for n in ("id", "key_id", "ciphertext"))
     quote = connection.ops.quote_name
     table, id_col, key_col, blob_col = (
-        quote(name) for name in (meta.db_table, id_field.column, key_field.column, blob_field.column)
+        quote(name)
+        for name in (meta.db_table, id_field.column, key_field.column, blob_field.column)
     )
     if connection.vendor == "postgresql":
         values = ", ".join(["(%s::uuid, %s, %s::bytea)"] * len(updates))
@@ -278,8 +279,7 @@ def _write_batch(updates: list[tuple[uuid.UUID, str, bytes]], primary_id: str) -
             cursor.execute(sql, params)
         return
     sql = (
-        f"UPDATE {table} SET {key_col} = %s, {blob_col} = %s "
-        f"WHERE {id_col} = %s AND {key_col} = %s"
+        f"UPDATE {table} SET {key_col} = %s, {blob_col} = %s WHERE {id_col} = %s AND {key_col} = %s"
     )
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -304,10 +304,11 @@ def secrets_rotate(
 ) -> RotationReport:
     """Re-encrypt every secret not under the primary key, in batches, each in a transaction.
 
-    Constant memory (ids streamed in order, rows fetched a batch at a time), safe beside concurrent writers, resumable: a run
-    that stops half-way leaves committed batches under the primary key, and the next run only
-    touches what is left. Secrets whose key id is not in VAULT_KEYS, or whose ciphertext fails
-    authentication, are counted in the report, never re-encrypted and never fatal.
+    Constant memory (ids streamed in order, rows fetched a batch at a time), safe beside
+    concurrent writers, resumable: a run that stops half-way leaves committed batches under
+    the primary key, and the next run only touches what is left. Secrets whose key id is not
+    in VAULT_KEYS, or whose ciphertext fails authentication, are counted in the report, never
+    re-encrypted and never fatal.
     """
     started = time.monotonic()
     keyring = get_keyring()

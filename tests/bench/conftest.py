@@ -91,7 +91,9 @@ class Table:
         def fmt(row):
             return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
 
-        return "\n".join(["", self.title, line, fmt(self.columns), line, *map(fmt, self.rows), line])
+        return "\n".join(
+            ["", self.title, line, fmt(self.columns), line, *map(fmt, self.rows), line]
+        )
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from vault.services import associated_data, encrypt, secret_open, secret_seal
 pytestmark = [pytest.mark.bench, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-ROTATION_SECRETS = int(os.environ.get("BENCH_ROTATION_SECRETS", 100_000))
+ROTATION_SECRETS = int(os.environ.get("BENCH_ROTATION_SECRETS", "100000"))
 TARGET_SECONDS = 60
 TARGET_BYTES = 300 * 10**6
 PAYLOAD = {
@@ -74,8 +74,14 @@ def test_seal_and_open_throughput(settings, bench_table, monkeypatch):
         nonce = os.urandom(12)
         assert cipher.decrypt(nonce, cipher.encrypt(nonce, plaintext, aad), aad) == plaintext
     raw = (time.perf_counter() - started) / n
-    table.add("raw AESGCM encrypt+decrypt (prepared key)", n, f"{raw * n:.2f}", rate(1, raw),
-              f"{raw * 1e6:.1f}", "1.0")
+    table.add(
+        "raw AESGCM encrypt+decrypt (prepared key)",
+        n,
+        f"{raw * n:.2f}",
+        rate(1, raw),
+        f"{raw * 1e6:.1f}",
+        "1.0",
+    )
 
     def row(label, n, seconds):
         per = seconds / n
@@ -104,7 +110,7 @@ def test_seal_and_open_throughput(settings, bench_table, monkeypatch):
 
 
 def create_secrets(n: int, *, key_id: str, key: bytes, chunk: int = 5_000) -> list[tuple]:
-    """Bulk-create n secrets under key_id, a chunk at a time; return a sample (id, purpose, payload)."""
+    """Bulk-create n secrets under key_id, a chunk at a time; return (id, purpose, payload)s."""
     purposes = ["connection", "oauth_client", "attempt", "webhook"]
     sample = []
     made = 0
@@ -118,7 +124,9 @@ def create_secrets(n: int, *, key_id: str, key: bytes, chunk: int = 5_000) -> li
                     id=secret_id,
                     purpose=purpose,
                     key_id=key_id,
-                    ciphertext=encrypt(key=key, secret_id=secret_id, purpose=purpose, payload=payload),
+                    ciphertext=encrypt(
+                        key=key, secret_id=secret_id, purpose=purpose, payload=payload
+                    ),
                 )
             )
             if i % 997 == 0:
@@ -170,8 +178,15 @@ def test_rotate_100k_secrets(settings, bench_table, measure):
         f"(batch 500; target < {TARGET_SECONDS} s and < {mb(TARGET_BYTES)})",
         ["run", "wall", "secrets/s", "heap peak", "RSS peak - RSS before", "RSS peak", "on target"],
     )
-    table.add("setup: encrypt + bulk_create under k1", f"{created:.1f} s",
-              rate(ROTATION_SECRETS, created), "-", "-", "-", "")
+    table.add(
+        "setup: encrypt + bulk_create under k1",
+        f"{created:.1f} s",
+        rate(ROTATION_SECRETS, created),
+        "-",
+        "-",
+        "-",
+        "",
+    )
 
     def rotate() -> str:
         out = io.StringIO()
@@ -184,27 +199,45 @@ def test_rotate_100k_secrets(settings, bench_table, measure):
     settings.VAULT_KEYS = f"{k2},{k1}"
     with measure() as timed:
         out = rotate()
-    assert f"Re-encrypted {ROTATION_SECRETS} secrets from keys {{k1: {ROTATION_SECRETS}}} to k2" in out
+    assert (
+        f"Re-encrypted {ROTATION_SECRETS} secrets from keys {{k1: {ROTATION_SECRETS}}} to k2" in out
+    )
     assert_all_under("k2", sample)
-    table.add("call_command in process, k1 -> k2", f"{timed.seconds:.1f} s",
-              rate(ROTATION_SECRETS, timed.seconds), "-", mb(timed.rss_delta), peak(timed),
-              verdict(timed.seconds, timed.rss_delta))
+    table.add(
+        "call_command in process, k1 -> k2",
+        f"{timed.seconds:.1f} s",
+        rate(ROTATION_SECRETS, timed.seconds),
+        "-",
+        mb(timed.rss_delta),
+        peak(timed),
+        verdict(timed.seconds, timed.rss_delta),
+    )
 
     settings.VAULT_KEYS = f"{k3},{k2}"
     with measure(trace_heap=True) as traced:
         out = rotate()
     assert f"from keys {{k2: {ROTATION_SECRETS}}} to k3" in out
     assert_all_under("k3", sample)
-    table.add("call_command in process, k2 -> k3, tracemalloc on", f"{traced.seconds:.1f} s",
-              rate(ROTATION_SECRETS, traced.seconds), mb(traced.heap_peak), mb(traced.rss_delta),
-              peak(traced), verdict(timed.seconds, traced.heap_peak))
+    table.add(
+        "call_command in process, k2 -> k3, tracemalloc on",
+        f"{traced.seconds:.1f} s",
+        rate(ROTATION_SECRETS, traced.seconds),
+        mb(traced.heap_peak),
+        mb(traced.rss_delta),
+        peak(traced),
+        verdict(timed.seconds, traced.heap_peak),
+    )
 
     # A fresh process, as an operator runs it: the whole process's peak, Django included.
     env = {**os.environ, "DATABASE_URL": database_url(), "VAULT_KEYS": f"{k4},{k3}"}
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", CHILD, "rotate_vault_keys"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr[-2000:]
@@ -212,5 +245,12 @@ def test_rotate_100k_secrets(settings, bench_table, measure):
     child_peak = int(result.stderr.rsplit("VmHWM ", 1)[1].split()[0]) * 1024
     settings.VAULT_KEYS = k4
     assert_all_under("k4", sample)
-    table.add("manage.py rotate_vault_keys (new process), k3 -> k4", f"{seconds:.1f} s",
-              rate(ROTATION_SECRETS, seconds), "-", "-", mb(child_peak), verdict(seconds, child_peak))
+    table.add(
+        "manage.py rotate_vault_keys (new process), k3 -> k4",
+        f"{seconds:.1f} s",
+        rate(ROTATION_SECRETS, seconds),
+        "-",
+        "-",
+        mb(child_peak),
+        verdict(seconds, child_peak),
+    )

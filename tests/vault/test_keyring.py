@@ -44,7 +44,10 @@ def test_repr_names_key_ids_only():
         ("k1:", "entry 1 is not 'id:base64key'"),
         ("k1:not base64!!", "key 'k1' is not valid base64"),
         ("k1:" + KEY_A[:-2], "key 'k1' is not valid base64"),
-        ("k1:" + base64.b64encode(b"s" * 16).decode(), "key 'k1' is 16 bytes; AES-256 needs exactly 32"),
+        (
+            "k1:" + base64.b64encode(b"s" * 16).decode(),
+            "key 'k1' is 16 bytes; AES-256 needs exactly 32",
+        ),
         ("k1:" + base64.b64encode(b"l" * 64).decode(), "key 'k1' is 64 bytes"),
         (f"k1:{KEY_A},k1:{KEY_B}", "names key id 'k1' twice"),
         (f"k 1:{KEY_A}", "key id 'k 1' may use only letters"),

@@ -24,7 +24,7 @@ def canary():
 
 
 def forms_of(text: str) -> list[bytes]:
-    """Return the byte strings that would betray text: raw, UTF-16, hex, and base64 at any alignment."""
+    """Return the byte strings that would betray text: raw, UTF-16, hex, base64 at any offset."""
     raw = text.encode()
     forms = [raw, text.encode("utf-16-le"), raw.hex().encode(), raw.hex().upper().encode()]
     for shift in range(3):
@@ -196,7 +196,10 @@ def test_admin_cannot_add_change_or_delete_secrets(use_keys, staff_client):
         f"/admin/vault/secret/{secret.pk}/change/", {"purpose": "webhook", "key_id": "k9"}
     )
     assert response.status_code == 403
-    assert staff_client.post(f"/admin/vault/secret/{secret.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        staff_client.post(f"/admin/vault/secret/{secret.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     stored = Secret.objects.get(pk=secret.pk)
     assert (stored.purpose, stored.key_id) == ("connection", "k1")
     assert b"Add secret" not in staff_client.get("/admin/vault/secret/").content

@@ -329,3 +329,42 @@ def test_rows_locked_by_another_transaction_are_skipped_then_rotated_by_a_later_
     assert set(key_ids().values()) == {"k2"}
     assert_open_to(sealed)
 
+
+class TerminalStream(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.django_db
+def test_progress_bar_on_a_terminal(use_keys):
+    seal_many(3)
+    use_keys("k2", "k1")
+    err = TerminalStream()
+    call_command("rotate_vault_keys", batch_size=2, stdout=io.StringIO(), stderr=err)
+    bar = err.getvalue()
+    assert "Re-encrypting to k2" in bar
+    assert "3/3" in bar and "100%" in bar
+    assert "Batch 1" not in bar
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("vendor", ["postgresql", "generic"])
+def test_write_is_a_compare_and_swap_on_the_old_key_id(use_keys, monkeypatch, vendor):
+    stale = seal_many(1)
+    fresh = seal_many(1)
+    use_keys("k2", "k1")
+    [stale_id], [fresh_id] = list(stale), list(fresh)
+    secret_replace(secret=Secret.objects.get(pk=fresh_id), payload={"access_token": "newer"})
+    fresh_blob = ciphertexts()[fresh_id]
+    if vendor == "generic":
+        # The portable executemany path, used on databases other than PostgreSQL.
+        monkeypatch.setattr(connection, "vendor", "generic")
+
+    vault.services._write_batch(
+        [(stale_id, "k1", b"rotated-stale"), (fresh_id, "k1", b"would-overwrite-fresh")], "k2"
+    )
+
+    assert ciphertexts()[stale_id] == b"rotated-stale"
+    assert key_ids()[stale_id] == "k2"
+    assert ciphertexts()[fresh_id] == fresh_blob
+    assert secret_open(secret=Secret.objects.get(pk=fresh_id)) == {"access_token": "newer"}

@@ -43,9 +43,7 @@ class Command(BaseCommand):
         self.verbosity = verbosity
         self.bar = None
         try:
-            report = secrets_rotate(
-                batch_size=batch_size, dry_run=dry_run, on_batch=self.progress
-            )
+            report = secrets_rotate(batch_size=batch_size, dry_run=dry_run, on_batch=self.progress)
         finally:
             if self.bar is not None:
                 self.bar.close()
