@@ -26,8 +26,9 @@ from .keyring import Keyring, parse_keyring
 from .models import Secret
 
 NONCE_BYTES = 12
-# Hidden from error reports (DEBUG off) in these functions' frames and every frame below them.
-SENSITIVE = ("payload", "plaintext", "key")
+# Every local of a decorated function's frame, and of the frames below it (json, cryptography),
+# is hidden from error reports with DEBUG off: they hold payloads, plaintexts and keys.
+hide_locals = sensitive_variables()
 
 
 class VaultError(Exception):
@@ -87,7 +88,7 @@ def _serialize(payload: dict) -> bytes:
         raise VaultError(f"A secret's payload must be JSON-serializable: {exc}.") from None
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def encrypt(*, key: bytes, secret_id: uuid.UUID, purpose: str, payload: dict) -> bytes:
     """Return nonce + ciphertext of the payload under key."""
     return _seal_bytes(
@@ -95,7 +96,7 @@ def encrypt(*, key: bytes, secret_id: uuid.UUID, purpose: str, payload: dict) ->
     )
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def decrypt(*, keyring: Keyring, secret: Secret) -> dict:
     """Return the payload of a secret, or raise VaultError."""
     plaintext = _open_bytes(
@@ -111,7 +112,7 @@ def decrypt(*, keyring: Keyring, secret: Secret) -> dict:
         raise VaultError(f"Secret {secret.id} does not hold a JSON payload.") from None
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def secret_seal(*, payload: dict, purpose: str) -> Secret:
     """Encrypt payload under the primary key and store it as a new Secret."""
     if not isinstance(payload, dict):
@@ -128,7 +129,7 @@ def secret_seal(*, payload: dict, purpose: str) -> Secret:
     return secret
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def secret_open(*, secret: Secret, purpose: str | None = None) -> dict:
     """Return the decrypted payload; purpose, when given, must match the secret's."""
     if purpose is not None and purpose != secret.purpose:
@@ -136,7 +137,7 @@ def secret_open(*, secret: Secret, purpose: str | None = None) -> dict:
     return decrypt(keyring=get_keyring(), secret=secret)
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def secret_replace(*, secret: Secret, payload: dict) -> Secret:
     """Re-seal the secret in place with a new payload under the primary key."""
     if not isinstance(payload, dict):
@@ -196,7 +197,7 @@ class RotationReport:
         return sum(self.unknown.values()) + self.failed + self.leftover
 
 
-@sensitive_variables(*SENSITIVE)
+@hide_locals
 def _rotate_batch(
     *,
     keyring: Keyring,

@@ -115,6 +115,14 @@ def test_str_and_repr_show_no_plaintext_nor_ciphertext(use_keys, canary):
             assert bytes(stored.ciphertext).hex() not in text
 
 
+class Hidden:
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return "<hidden>"
+
+
 @pytest.mark.django_db
 def test_error_reports_hide_the_payload(use_keys, canary, settings, monkeypatch):
     settings.DEBUG = False
@@ -123,20 +131,29 @@ def test_error_reports_hide_the_payload(use_keys, canary, settings, monkeypatch)
         try:
             call()
         except Exception:
-            return ExceptionReporter(None, *sys.exc_info()).get_traceback_text()
+            reporter = ExceptionReporter(None, *sys.exc_info())
+            # The HTML report (error pages, admin emails) shows each frame's local variables.
+            html = reporter.get_traceback_html()
+            assert "Local vars" in html
+            return reporter.get_traceback_text() + html
         raise AssertionError("expected an exception")
 
     def broken_save(self, *args, **kwargs):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(Secret, "save", broken_save)
-    text = report_of(lambda: secret_seal(payload={"token": canary}, purpose="connection"))
+    # The report shows the test's own frames too: hold the canary where its repr hides it.
+    hidden = Hidden(canary)
+    text = report_of(lambda: secret_seal(payload={"token": hidden.value}, purpose="connection"))
     assert "database went away" in text and "secret_seal" in text
+    assert "<td>payload</td>" in text
     assert_nowhere(canary, text)
+    assert "VAULT_KEYS = '********************'" in text
     monkeypatch.undo()
 
     use_keys("k1")
     secret = secret_seal(payload={"token": canary}, purpose="connection")
+    # json.loads fails with the plaintext as its argument: that frame is hidden too.
     monkeypatch.setattr("vault.services.json.loads", lambda text: 1 / 0)
     text = report_of(lambda: secret_open(secret=secret))
     assert "ZeroDivisionError" in text and "decrypt" in text
