@@ -97,9 +97,9 @@ def token_expires_at(connection, credentials: dict) -> dt.datetime | None:
 def refresh_due(connection, credentials: dict, *, window: float | None = None, now=None) -> bool:
     """Return whether the access token should be refreshed now.
 
-    window None (on demand: a check, a flow asking for credentials) means REFRESH_WINDOW,
-    shortened to half the token's lifetime so a short-lived token is not refreshed on every
-    use; the beat sweep passes REFRESH_WINDOW itself.
+    Due means: expiring within window (default REFRESH_WINDOW), capped at half the token's
+    lifetime, so a token living less than the window (60 s tokens, window 10 min) is not
+    refreshed again by every caller, every check and every duplicate task right after a refresh.
     """
     if connection.app.auth_mode != AuthMode.OAUTH2 or not credentials.get("refresh_token"):
         return False
@@ -107,11 +107,10 @@ def refresh_due(connection, credentials: dict, *, window: float | None = None, n
     if expires_at is None:
         return False
     now = now or timezone.now()
-    if window is None:
-        window = float(settings.REFRESH_WINDOW)
-        issued_at = connection.last_refreshed_at or connection.authorized_at
-        if issued_at is not None:
-            window = min(window, max((expires_at - issued_at).total_seconds() / 2, 0.0))
+    window = float(settings.REFRESH_WINDOW if window is None else window)
+    issued_at = connection.last_refreshed_at or connection.authorized_at
+    if issued_at is not None:
+        window = min(window, max((expires_at - issued_at).total_seconds() / 2, 0.0))
     return (expires_at - now).total_seconds() <= window
 
 

@@ -141,9 +141,12 @@ def peak_rss(worker) -> int:
     return total
 
 
+@pytest.mark.timeout(3600)
 def test_refresh_and_check_sweeps(provider, bench_table):
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     table = bench_table(
-        f"Sweeps on a real worker (prefork, concurrency {CONCURRENCY}); endpoint answers after {LATENCY * 1000:.0f} ms",
+        f"Sweeps on a real worker (prefork, concurrency {CONCURRENCY}); endpoint answers after "
+        f"{LATENCY * 1000:.0f} ms; {os.cpu_count()} CPUs, load average at start {load}",
         ["sweep", "N", "wall s", "ideal s", "ratio", "target", "token requests", "worker peak RSS MB"],
     )
     env = subprocess_env()

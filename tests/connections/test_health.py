@@ -184,7 +184,7 @@ def test_401_right_after_a_refresh_expires(sandbox, oauth_conn):
 def test_429_retry_after_is_reported_and_honoured(sandbox, oauth_conn):
     sandbox.set_switch("token", "429", count=1, retry_after=42)
     with pytest.raises(ConnectionFailure) as caught:
-        refresh_one("connection", oauth_conn.pk, window=10**6)
+        connection_refresh(connection=oauth_conn, force=True)
     assert caught.value.http_status == 429 and caught.value.retry_after == 42
     assert all(backoff(retries, retry_after=42) >= 42 for retries in range(6))
     oauth_conn.refresh_from_db()
@@ -249,3 +249,25 @@ def test_revoked_connection_is_not_checked(sandbox, tenant):
     conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key}, status=ConnectionStatus.REVOKED)
     with pytest.raises(ConnectionUnusable):
         connection_check(connection=conn)
+
+
+def test_short_lived_token_is_refreshed_once_per_half_life(sandbox, tenant, settings):
+    """60-second tokens with a 10-minute window: refreshed when due, not by every caller after."""
+    settings.REFRESH_WINDOW = 600
+    sandbox.set_token_lifetime(60)
+    conn = make_connection(tenant, oauth2_app(sandbox), oauth2_grant(sandbox))
+    sandbox.reset()
+    assert refresh_one("connection", conn.pk) == "fresh"  # just issued: 60 s left > 30 s
+    creds = stored(conn)
+    creds["expires_at"] = time.time() + 15  # 45 s later: 15 s of 60 left
+    from vault.services import secret_replace
+
+    secret_replace(secret=conn.credentials, payload=creds)
+    type(conn).all_objects.filter(pk=conn.pk).update(authorized_at=conn.authorized_at - dt.timedelta(seconds=45))
+    assert refresh_one("connection", conn.pk) == "refreshed"  # 15 s of 60 left
+    assert refresh_one("connection", conn.pk) == "fresh"
+    credentials_get(connection=conn)
+    connection_check(connection=conn)
+    assert sandbox.token_requests() == 1
+    conn.refresh_from_db()
+    assert conn.status == ConnectionStatus.ACTIVE

@@ -164,3 +164,33 @@ def test_sweep_enqueues_each_due_connection_once(sandbox, tenant):
         assert conn.default_channel.client.llen("celery") == 1
     purge_broker()
     assert due.version == 1
+
+
+def test_whole_worker_killed_mid_refresh_the_next_worker_finishes_it(sandbox, tenant, worker_env):
+    """SIGKILL the whole worker (no goodbye): the unacked message returns after the visibility timeout."""
+    purge_broker()
+    env = {**worker_env, "CELERY_VISIBILITY_TIMEOUT": "5"}
+    first = Worker(env, concurrency=1).start()
+    conn = due_oauth(sandbox, tenant)
+    try:
+        with locks.lease(f"refresh:{conn.credentials_id}", ttl=60) as held:
+            assert held
+            refresh_connection.delay("connection", str(conn.pk))
+            wait_for(lambda: "refresh_connection" in first.output() and "received" in first.output(),
+                     timeout=20, message="task received")
+            time.sleep(1.0)
+            first.kill()
+        assert sandbox.token_requests() == 0
+        time.sleep(6)  # past the visibility timeout: the next worker restores it when it starts
+        second = Worker(env, concurrency=1).start()
+        try:
+            wait_for(lambda: type(conn).all_objects.get(pk=conn.pk).version == 2, timeout=60,
+                     message="redelivery to the next worker")
+        finally:
+            second.stop()
+        conn.refresh_from_db()
+        assert conn.status == ConnectionStatus.ACTIVE
+        assert token_works(sandbox, stored(conn)["access_token"])
+        assert sandbox.token_requests() == 1
+    finally:
+        first.stop()
