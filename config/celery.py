@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -24,3 +24,17 @@ def _keep_database_connections(**kwargs):
         connections[alias].settings_dict["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
         connections[alias].settings_dict["CONN_HEALTH_CHECKS"] = True
         connections[alias].close()  # never share the parent's connection with a forked child
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_to_start_without_vault_keys(**kwargs):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from vault.checks import require_keyring
+
+    try:
+        require_keyring()
+    except ImproperlyConfigured as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit it does not.
+        raise SystemExit(f"ImproperlyConfigured: {exc}") from None

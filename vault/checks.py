@@ -32,3 +32,17 @@ def check_secret_key(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+def require_keyring() -> None:
+    """Stop a server or worker process at start-up when VAULT_KEYS is missing or malformed.
+
+    gunicorn and Celery do not run system checks, so without this a bad key would only
+    surface at the first secret a user tries to open.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        parse_keyring(getattr(settings, "VAULT_KEYS", ""))
+    except KeyringError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
