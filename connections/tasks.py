@@ -109,7 +109,8 @@ def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwa
 @shared_task(acks_late=False)
 def refresh_due_tokens() -> int:
     """Enqueue one refresh per OAuth2 connection (tenant and global) due within REFRESH_WINDOW."""
-    return _sweep("refresh", health.due_for_refresh(), refresh_connection, mark_ttl=settings.REFRESH_SWEEP_EVERY - 5)
+    mark_ttl = max(settings.REFRESH_SWEEP_EVERY - 5, settings.REFRESH_SWEEP_EVERY * 0.9)
+    return _sweep("refresh", health.due_for_refresh(), refresh_connection, mark_ttl=mark_ttl)
 
 
 @shared_task(acks_late=False)

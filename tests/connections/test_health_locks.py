@@ -100,3 +100,35 @@ def test_a_second_checker_of_the_same_connection_skips(sandbox, tenant):
         assert health.check_one("connection", str(conn.pk)) == "busy"
     assert isinstance(health.check_one("connection", str(conn.pk)), HealthCheck)
     assert health.check_one("connection", str(conn.pk)) == "fresh"
+
+
+def test_refresh_task_retries_no_sooner_than_retry_after(sandbox, tenant):
+    from connections.tasks import refresh_connection
+
+    from .bg_support import oauth2_app, oauth2_grant, stored, token_works
+
+    import datetime as dt
+
+    from django.utils import timezone
+
+    conn = make_connection(tenant, oauth2_app(sandbox), oauth2_grant(sandbox), expires_in=20,
+                           authorized_at=timezone.now() - dt.timedelta(hours=1))
+    sandbox.reset()
+    sandbox.set_switch("token", "429", count=1, retry_after=42)
+    import connections.tasks as tasks
+
+    countdowns = []
+    real_backoff = tasks.backoff
+
+    def spy(retries, *, retry_after=None):
+        countdowns.append(real_backoff(retries, retry_after=retry_after))
+        return countdowns[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "backoff", spy)
+        refresh_connection.apply(args=("connection", str(conn.pk)))  # eager: the retry runs at once
+    assert len(countdowns) == 1 and countdowns[0] >= 42
+    conn.refresh_from_db()
+    assert sandbox.token_requests() == 2  # the 429, then the retry that succeeded
+    assert conn.status == ConnectionStatus.ACTIVE and conn.consecutive_failures == 0
+    assert token_works(sandbox, stored(conn)["access_token"])

@@ -4,6 +4,7 @@ import datetime as dt
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from connections.tasks import (
 )
 
 from .bg_support import (
+    ROOT,
     Worker,
     api_key_app,
     make_connection,
@@ -194,3 +196,34 @@ def test_whole_worker_killed_mid_refresh_the_next_worker_finishes_it(sandbox, te
         assert sandbox.token_requests() == 1
     finally:
         first.stop()
+
+
+def test_beat_keeps_a_short_lived_token_alive(sandbox, tenant, worker_env, tmp_path):
+    """Real beat + worker: 4-second tokens, sweeps every second; the connection never lapses."""
+    sandbox.set_token_lifetime(4)
+    conn = make_connection(tenant, oauth2_app(sandbox), oauth2_grant(sandbox))
+    sandbox.reset()
+    purge_broker()
+    env = {**worker_env, "REFRESH_SWEEP_EVERY": "1", "CHECK_SWEEP_EVERY": "3600"}
+    worker = Worker(env, concurrency=2).start()
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+         "-s", str(tmp_path / "schedule")],
+        env=env, cwd=ROOT, stdout=open(tmp_path / "beat.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    lapses = 0
+    try:
+        deadline = time.monotonic() + 16
+        while time.monotonic() < deadline:
+            lapses += not token_works(sandbox, stored(conn)["access_token"])
+            time.sleep(0.5)
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(timeout=20)
+        worker.stop()
+    conn.refresh_from_db()
+    assert conn.status == ConnectionStatus.ACTIVE and conn.consecutive_failures == 0
+    assert 4 <= sandbox.token_requests() <= 12  # about one per half-life, not one per sweep
+    assert conn.version == 1 + sandbox.token_requests()
+    assert lapses <= 1, (tmp_path / "beat.log").read_text()[-2000:]
