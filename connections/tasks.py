@@ -15,13 +15,14 @@ exponential with jitter, and never shorter than the app's Retry-After.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 
 import requests
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -100,7 +101,10 @@ def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwa
             if not locks.mark_once(f"queued:{name}:{pk}", ttl=mark_ttl):
                 continue
             options = {"countdown": countdown()} if countdown else {}
-            task.apply_async(args=(kind, pk), kwargs=task_kwargs or None, **options)
+            # After commit when called inside a transaction (at once otherwise): a task never
+            # looks for a row its enqueuer has not committed yet.
+            enqueue = functools.partial(task.apply_async, args=(kind, pk), kwargs=task_kwargs or None, **options)
+            transaction.on_commit(enqueue)
             queued += 1
     logger.info("%s sweep enqueued %d.", name, queued)
     return queued
