@@ -111,3 +111,26 @@ def test_global_connection_alerts_go_to_system_administrators(sandbox, tenant, m
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [staff.email]
     assert Event.all_objects.filter(global_connection=copy, kind="alert_sent").count() == 1
+
+
+def test_rotation_reminders_flag_once_and_tell_admins_once(sandbox, tenant, make_member, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.ROTATION_PERIOD_DAYS = 90
+    admin = make_member(tenant, Role.ADMIN, username="rotadmin")
+    admin.user.email = "rot@acme.test"
+    admin.user.save()
+    old = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key},
+                          authorized_at=timezone.now() - dt.timedelta(days=91))
+    young = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key},
+                            authorized_at=timezone.now() - dt.timedelta(days=10))
+    assert alerts.rotation_reminders_send() == 1
+    assert alerts.rotation_reminders_send() == 0
+    old.refresh_from_db()
+    young.refresh_from_db()
+    assert old.rotation_flagged_at is not None and young.rotation_flagged_at is None
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["rot@acme.test"]
+    assert old.name in mail.outbox[0].body and sandbox.api_key not in mail.outbox[0].body
+    assert Event.all_objects.filter(connection=old, kind="rotation_due").count() == 1
