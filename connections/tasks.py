@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 # Infrastructure hiccups (database, Redis) retried by Celery itself.
 INFRA_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
-RETRY = {"autoretry_for": INFRA_ERRORS, "retry_backoff": 5, "retry_backoff_max": 600, "retry_jitter": True}
+RETRY = {
+    "autoretry_for": INFRA_ERRORS, "retry_backoff": 5, "retry_backoff_max": 600, "retry_jitter": True,
+}
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0  # well under the broker's visibility timeout
 
@@ -57,12 +59,13 @@ def refresh_connection(self, kind: str, pk: str) -> str:
     except ConnectionFailure as failure:
         if failure.code != ErrorCode.APP_UNAVAILABLE:
             return failure.code.value  # expired: recorded and alerted, nothing to retry
-        raise self.retry(countdown=backoff(self.request.retries, retry_after=failure.retry_after)) from None
+        countdown = backoff(self.request.retries, retry_after=failure.retry_after)
+        raise self.retry(countdown=countdown) from None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=20, **RETRY)
 def check_connection(self, kind: str, pk: str, force: bool = False) -> str:
-    """Check one connection when due; retry when its app's check slots are full or it is unavailable."""
+    """Check one connection when due; retry when its app's slots are full or the app is down."""
     try:
         result = health.check_one(kind, pk, force=force)
     except health.ChecksFull:
@@ -71,7 +74,8 @@ def check_connection(self, kind: str, pk: str, force: bool = False) -> str:
         return result
     owner = result.connection or result.global_connection
     transient = not result.ok and result.error_code == ErrorCode.APP_UNAVAILABLE
-    if transient and owner.status != ConnectionStatus.ERROR and self.request.retries < settings.FAILURE_THRESHOLD:
+    confirming = owner.status != ConnectionStatus.ERROR and self.request.retries < settings.FAILURE_THRESHOLD
+    if transient and confirming:
         # Confirm a transient failure soon rather than after a whole check interval.
         retry_after = getattr(result, "retry_after", None)
         raise self.retry(
@@ -81,7 +85,10 @@ def check_connection(self, kind: str, pk: str, force: bool = False) -> str:
     return "ok" if result.ok else result.error_code
 
 
-@shared_task(bind=True, acks_late=True, max_retries=8, **{**RETRY, "autoretry_for": INFRA_ERRORS + (requests.RequestException,)})
+WEBHOOK_RETRY = {**RETRY, "autoretry_for": INFRA_ERRORS + (requests.RequestException,)}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8, **WEBHOOK_RETRY)
 def deliver_webhook(self, tenant_id: int, payload: dict) -> int:
     """POST one signed alert to the tenant's webhook (receivers dedupe on payload["id"])."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
@@ -103,7 +110,9 @@ def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwa
             options = {"countdown": countdown()} if countdown else {}
             # After commit when called inside a transaction (at once otherwise): a task never
             # looks for a row its enqueuer has not committed yet.
-            enqueue = functools.partial(task.apply_async, args=(kind, pk), kwargs=task_kwargs or None, **options)
+            enqueue = functools.partial(
+                task.apply_async, args=(kind, pk), kwargs=task_kwargs or None, **options
+            )
             transaction.on_commit(enqueue)
             queued += 1
     logger.info("%s sweep enqueued %d.", name, queued)

@@ -95,7 +95,9 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(*, secret: str, timestamp: str, body: bytes, signature: str, tolerance: int = 300) -> bool:
+def verify(
+    *, secret: str, timestamp: str, body: bytes, signature: str, tolerance: int = 300
+) -> bool:
     """Return whether a received webhook is authentic and recent (for receivers and tests)."""
     try:
         ts = int(timestamp)
@@ -181,13 +183,15 @@ def webhook_deliver(*, tenant: Tenant, payload: dict) -> int:
     }
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret=secret, timestamp=timestamp, body=body)
-    response = requests.post(tenant.webhook_url, data=body, headers=headers, timeout=settings.HTTP_TIMEOUT)
+    response = requests.post(
+        tenant.webhook_url, data=body, headers=headers, timeout=settings.HTTP_TIMEOUT
+    )
     response.raise_for_status()
     return response.status_code
 
 
 def rotation_due_filter(model, *, now=None):
-    """Return the live rows of model whose credentials are older than the rotation period, not yet flagged."""
+    """Return live, unflagged rows of model authorized longer than the rotation period ago."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.ROTATION_PERIOD_DAYS)
     return (
@@ -202,7 +206,7 @@ def _rows(model):
 
 
 def rotation_reminders_send(*, now=None) -> int:
-    """Flag connections due for rotation (once each), with an Event, and email each tenant's admins once."""
+    """Flag connections due for rotation once each (with an Event); email each tenant's admins."""
     from ..models import Connection
 
     now = now or timezone.now()
@@ -215,10 +219,14 @@ def rotation_reminders_send(*, now=None) -> int:
                 claimed = _rows(model).filter(pk=connection.pk, rotation_flagged_at__isnull=True)
                 if not claimed.update(rotation_flagged_at=now):
                     continue  # flagged by a concurrent run
-                owner = {"global_connection": connection} if model is GlobalConnection else {"connection": connection}
+                is_global = model is GlobalConnection
+                owner = {"global_connection": connection} if is_global else {"connection": connection}
                 event_record(
                     kind="rotation_due",
-                    detail={"authorized_at": connection.authorized_at.isoformat(), "period_days": settings.ROTATION_PERIOD_DAYS},
+                    detail={
+                        "authorized_at": connection.authorized_at.isoformat(),
+                        "period_days": settings.ROTATION_PERIOD_DAYS,
+                    },
                     **owner,
                 )
             flagged += 1

@@ -45,7 +45,7 @@ ALERT_STATUSES = (ConnectionStatus.EXPIRED, ConnectionStatus.ERROR)
 
 
 class ConnectionUnusable(Exception):
-    """The connection cannot be used, checked or refreshed (revoked, unpublished, no credentials)."""
+    """The connection cannot be used, checked or refreshed (revoked, unpublished, no secret)."""
 
 
 class RefreshBusy(ConnectionFailure):
@@ -143,7 +143,8 @@ def _refresh(connection, *, force: bool, window: float | None, loaded: bool = Fa
 
     seen_version = connection.version
     wait = float(settings.HTTP_TIMEOUT) + 5
-    with locks.lease(f"refresh:{connection.credentials_id}", ttl=lease_ttl(), wait=wait) as acquired:
+    key = f"refresh:{connection.credentials_id}"
+    with locks.lease(key, ttl=lease_ttl(), wait=wait) as acquired:
         connection = _reload(connection)
         _ensure_usable(connection)
         credentials = _open(connection)
@@ -160,7 +161,8 @@ def _refresh_holding_lease(connection, credentials: dict) -> dict:
     from ..auth import get_mode
 
     try:
-        answer = get_mode(connection.app.auth_mode).refresh(connection.app, connection.config, credentials)
+        mode = get_mode(connection.app.auth_mode)
+        answer = mode.refresh(connection.app, connection.config, credentials)
     except ConnectionFailure as failure:
         if failure.code == ErrorCode.CONNECTION_EXPIRED:
             stored = _open(_reload(connection))
@@ -177,8 +179,12 @@ def _refresh_holding_lease(connection, credentials: dict) -> dict:
 def _save_credentials(connection, new: dict) -> dict | None:
     """Store refreshed credentials on every row sharing the Secret; None when the CAS lost."""
     now = timezone.now()
-    expires_at = dt.datetime.fromtimestamp(float(new["expires_at"]), tz=dt.UTC) if new.get("expires_at") else None
-    values = {"expires_at": expires_at, "last_refreshed_at": now, "version": F("version") + 1, "updated_at": now}
+    expires_at = None
+    if new.get("expires_at"):
+        expires_at = dt.datetime.fromtimestamp(float(new["expires_at"]), tz=dt.UTC)
+    values = {
+        "expires_at": expires_at, "last_refreshed_at": now, "version": F("version") + 1, "updated_at": now,
+    }
     model = type(connection)
     with transaction.atomic():
         if not rows(model).filter(pk=connection.pk, version=connection.version).update(**values):
@@ -213,12 +219,13 @@ def _owner_kwargs(row) -> dict:
 
 def _prune_history(row) -> None:
     keep = max(int(settings.HEALTH_HISTORY), 1)
-    older = HealthCheck.objects.filter(**_owner_kwargs(row)).order_by("-created_at", "-id").values("id")
-    HealthCheck.objects.filter(id__in=older[keep : keep + 1000]).delete()  # one DELETE … IN (SELECT …)
+    older = HealthCheck.objects.filter(**_owner_kwargs(row)).order_by("-created_at", "-id")
+    # One statement: DELETE … WHERE id IN (SELECT … OFFSET keep).
+    HealthCheck.objects.filter(id__in=older.values("id")[keep : keep + 1000]).delete()
 
 
 def _record_healthy_success(connection, *, kind, account_label, now) -> bool:
-    """Record a success on a row that is active without failures, without locking it; say if it was."""
+    """Record a success on a row already active without failures, lock-free; say whether it was."""
     values = {"updated_at": now}
     if kind == HealthCheck.Kind.CHECK:
         values["last_checked_at"] = now
@@ -275,8 +282,11 @@ def record_outcome(
     model = type(connection)
     now = timezone.now()
     with transaction.atomic():
-        if failure is None and _record_healthy_success(connection, kind=kind, account_label=account_label, now=now):
-            row, old_status = connection, ConnectionStatus.ACTIVE  # healthy and still healthy: no transition
+        healthy = failure is None and _record_healthy_success(
+            connection, kind=kind, account_label=account_label, now=now
+        )
+        if healthy:  # active, and still active: no transition, no row lock
+            row, old_status = connection, ConnectionStatus.ACTIVE
         else:
             row = rows(model).select_for_update().select_related("app").get(pk=connection.pk)
             old_status = row.status
@@ -297,7 +307,9 @@ def record_outcome(
         if kind == HealthCheck.Kind.CHECK:
             detail = {"ok": failure is None, "duration_ms": duration_ms}
             if failure is not None:
-                detail.update({"code": failure.code.value, "message": failure.message, "http_status": failure.http_status})
+                detail.update(
+                    {"code": failure.code.value, "message": failure.message, "http_status": failure.http_status}
+                )
             event_record(kind="checked", actor=actor, detail=detail, **owner)
         if row.status != old_status:
             event_record(
@@ -337,7 +349,8 @@ def connection_refresh(*, connection, force: bool = False, window: float | None 
         raise
     if result.called:
         record_outcome(
-            connection, kind=HealthCheck.Kind.REFRESH, duration_ms=int((time.monotonic() - started) * 1000)
+            connection, kind=HealthCheck.Kind.REFRESH,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
     return result.credentials
 
@@ -348,7 +361,7 @@ def credentials_get(*, connection) -> dict:
 
 
 def connection_check(*, connection, actor=None) -> HealthCheck:
-    """Check the stored credentials now (refreshing first when due); record and return the result."""
+    """Check the stored credentials now (refreshing first when due); record, return the result."""
     return _check(_reload(connection), actor=actor)
 
 
@@ -369,7 +382,9 @@ def _check(connection, *, actor=None) -> HealthCheck:
         except ConnectionFailure as first:
             if first.http_status != 401:
                 raise
-            can_refresh = connection.app.auth_mode == AuthMode.OAUTH2 and credentials.get("refresh_token")
+            can_refresh = bool(
+                connection.app.auth_mode == AuthMode.OAUTH2 and credentials.get("refresh_token")
+            )
             if refreshed or not can_refresh:
                 raise
             # A 401 with a token we did not just refresh: refresh once, then the 401 is final.
@@ -418,7 +433,7 @@ def _live(model):
 
 
 def due_for_refresh(*, now=None):
-    """Yield (kind, pk) of OAuth2 connections, tenant and global, whose token expires within the window."""
+    """Yield (kind, pk) of OAuth2 connections, tenant and global, expiring within the window."""
     cutoff = (now or timezone.now()) + dt.timedelta(seconds=settings.REFRESH_WINDOW)
     for kind, model in KINDS.items():
         qs = _live(model).filter(
@@ -439,7 +454,7 @@ def check_is_due(connection, *, now=None) -> bool:
 
 
 def due_for_check(*, everything: bool = False, now=None):
-    """Yield (kind, pk) of connections to check: last check older than CHECK_INTERVAL (or all live)."""
+    """Yield (kind, pk) of connections whose last check is older than CHECK_INTERVAL (or all live)."""
     cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.CHECK_INTERVAL)
     for kind, model in KINDS.items():
         qs = _live(model)
@@ -447,7 +462,8 @@ def due_for_check(*, everything: bool = False, now=None):
             qs = qs.filter(status__in=[ConnectionStatus.ACTIVE, ConnectionStatus.ERROR]).filter(
                 Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=cutoff)
             )
-        for pk in qs.order_by("last_checked_at").values_list("pk", flat=True).iterator(chunk_size=500):
+        ids = qs.order_by("last_checked_at").values_list("pk", flat=True)
+        for pk in ids.iterator(chunk_size=500):
             yield kind, str(pk)
 
 
@@ -456,7 +472,7 @@ class ChecksFull(Exception):
 
 
 def refresh_one(kind: str, pk, *, window: float | None = None) -> str:
-    """Refresh one connection when due; return "refreshed", "fresh" or "gone". Raise ConnectionFailure."""
+    """Refresh one connection when due; return "refreshed", "fresh" or "gone" (or raise)."""
     connection = connection_by_ref(kind, pk)
     if connection is None:
         return "gone"
@@ -476,7 +492,8 @@ def refresh_one(kind: str, pk, *, window: float | None = None) -> str:
         raise
     if not result.called:
         return "fresh"
-    record_outcome(connection, kind=HealthCheck.Kind.REFRESH, duration_ms=int((time.monotonic() - started) * 1000))
+    duration_ms = int((time.monotonic() - started) * 1000)
+    record_outcome(connection, kind=HealthCheck.Kind.REFRESH, duration_ms=duration_ms)
     return "refreshed"
 
 
@@ -501,7 +518,8 @@ def check_one(kind: str, pk, *, force: bool = False, slot_wait: float = 1.0) -> 
         if not force and not check_is_due(connection):
             return "fresh"
         slots = max(int(settings.CHECKS_PER_APP), 1)
-        with locks.semaphore(f"checks:app:{connection.app_id}", slots=slots, ttl=hold, wait=slot_wait) as slot:
+        app_slots = f"checks:app:{connection.app_id}"
+        with locks.semaphore(app_slots, slots=slots, ttl=hold, wait=slot_wait) as slot:
             if not slot:
                 raise ChecksFull(f"{slots} checks of this app are running.")
             try:

@@ -18,11 +18,14 @@ def consumer_name(value) -> str:
     return name or "unnamed"
 
 
-def usage_record(*, tenant: Tenant, connection: Connection | GlobalConnection, consumer: str) -> Usage:
+def usage_record(
+    *, tenant: Tenant, connection: Connection | GlobalConnection, consumer: str
+) -> Usage:
     """Count one use of connection by consumer on behalf of tenant (the using tenant)."""
     if isinstance(connection, Connection) and connection.tenant_id != tenant.pk:
         raise ValueError("A tenant's connection can only be used by that tenant.")
-    owner = {"global_connection": connection} if isinstance(connection, GlobalConnection) else {"connection": connection}
+    is_global = isinstance(connection, GlobalConnection)
+    owner = {"global_connection": connection} if is_global else {"connection": connection}
     consumer = consumer_name(consumer)
     now = timezone.now()
     mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
