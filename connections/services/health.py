@@ -503,16 +503,11 @@ def check_one(kind: str, pk, *, force: bool = False, slot_wait: float = 1.0) -> 
     Return the HealthCheck, or "fresh"/"busy"/"gone" when nothing was done; raise ChecksFull
     when every slot of the app stays taken for slot_wait seconds.
     """
-    connection = connection_by_ref(kind, pk)
-    if connection is None or not connection.is_live:
-        return "gone"
-    if not force and not check_is_due(connection):
-        return "fresh"
     hold = float(settings.HTTP_TIMEOUT) * 3 + 30  # a refresh, a test and a retried test
     with locks.lease(f"check:{pk}", ttl=hold) as mine:
         if not mine:
             return "busy"  # another worker or command is checking it right now
-        connection = connection_by_ref(kind, pk)
+        connection = connection_by_ref(kind, pk)  # read under the lease: a check just done shows
         if connection is None or not connection.is_live:
             return "gone"
         if not force and not check_is_due(connection):
