@@ -69,8 +69,12 @@ def lease_ttl() -> float:
     return 2 * float(settings.HTTP_TIMEOUT) + 10
 
 
+# Read with the row: its app, its Secret, and the app's OAuth client with its secret (refresh).
+RELATED = ("app", "credentials", "app__oauth_client", "app__oauth_client__client_secret")
+
+
 def _reload(connection):
-    return rows(type(connection)).select_related("app", "credentials").get(pk=connection.pk)
+    return rows(type(connection)).select_related(*RELATED).get(pk=connection.pk)
 
 
 def _ensure_usable(connection) -> None:
@@ -190,7 +194,9 @@ def _save_credentials(connection, new: dict) -> dict | None:
         if not rows(model).filter(pk=connection.pk, version=connection.version).update(**values):
             return None  # re-authorized meanwhile: its credentials win
         secret_replace(secret=connection.credentials, payload=new)
-        for other in (Connection, GlobalConnection):
+        # Only a global copy shares a tenant connection's Secret (publication); a global
+        # copy's Secret is shared with its source and any other copy.
+        for other in (GlobalConnection,) if model is Connection else (Connection, GlobalConnection):
             sharing = rows(other).filter(credentials_id=connection.credentials_id)
             if other is model:
                 sharing = sharing.exclude(pk=connection.pk)
@@ -422,7 +428,7 @@ def kind_of(connection) -> str:
 
 def connection_by_ref(kind: str, pk) -> Connection | GlobalConnection | None:
     """Return the connection named by a task's (kind, pk), or None when it is gone."""
-    return rows(KINDS[kind]).select_related("app", "credentials").filter(pk=pk).first()
+    return rows(KINDS[kind]).select_related(*RELATED).filter(pk=pk).first()
 
 
 def _live(model):
