@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_process_init
+from django.core.checks import Error, Tags, register
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -38,3 +39,31 @@ def _refuse_to_start_without_vault_keys(**kwargs):
     except ImproperlyConfigured as exc:
         # Celery logs and swallows exceptions from signal handlers; SystemExit it does not.
         raise SystemExit(f"ImproperlyConfigured: {exc}") from None
+
+
+@register(Tags.compatibility)
+def check_task_time_limits(app_configs=None, **kwargs):
+    """Refuse time limits and delays that would let the broker deliver a running task twice."""
+    from django.conf import settings
+
+    errors = []
+    soft, hard = settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    visibility = options.get("visibility_timeout")
+    if not soft < hard:
+        errors.append(Error(
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({soft}) must be below CELERY_TASK_TIME_LIMIT ({hard}).",
+            id="config.E101",
+        ))
+    if visibility is not None:
+        from connections.tasks import BACKOFF_CAP
+
+        longest = max(hard, getattr(settings, "CHECK_SPREAD", 0), BACKOFF_CAP)
+        if not longest < visibility:
+            errors.append(Error(
+                f"The broker's visibility timeout ({visibility} s) must exceed the hard time limit, "
+                f"the check spread and the retry backoff cap ({longest} s), or tasks run twice.",
+                hint="Raise CELERY_VISIBILITY_TIMEOUT or lower CELERY_TASK_TIME_LIMIT / CHECK_SPREAD.",
+                id="config.E102",
+            ))
+    return errors

@@ -132,3 +132,14 @@ def test_refresh_task_retries_no_sooner_than_retry_after(sandbox, tenant):
     assert sandbox.token_requests() == 2  # the 429, then the retry that succeeded
     assert conn.status == ConnectionStatus.ACTIVE and conn.consecutive_failures == 0
     assert token_works(sandbox, stored(conn)["access_token"])
+
+
+def test_system_check_refuses_limits_that_would_run_tasks_twice(settings):
+    from config.celery import check_task_time_limits
+
+    assert check_task_time_limits() == []
+    assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
+    assert settings.CELERY_TASK_TIME_LIMIT < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 100}
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 500
+    assert [error.id for error in check_task_time_limits()] == ["config.E101", "config.E102"]
