@@ -25,6 +25,18 @@ CREDENTIALS = {
 }
 
 
+def accepted_answer(spec):
+    """Return a JSON answer holding the values the spec's test.expect requires."""
+    answer = {}
+    for path, wanted in ((spec.get("test") or {}).get("expect") or {}).items():
+        *parents, leaf = path.split(".")
+        node = answer
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = wanted
+    return answer
+
+
 def field_values(spec):
     values = {}
     for field in spec.get("fields") or []:
@@ -53,7 +65,7 @@ def test_provider_entry_signs_its_test_request(spec, tenant, operator_member):
         assert query["redirect_uri"] == [app.oauth_client.redirect_uri]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
         for method in (responses.GET, responses.POST, responses.HEAD):
-            mocked.add(method, ANY_URL, json={})
+            mocked.add(method, ANY_URL, json=accepted_answer(spec))
         try:
             probe.run_test(app, config, credentials)
         except ConnectionFailure as failure:  # only a missing setting may fail here
