@@ -56,7 +56,7 @@ pytest: test
 
 # make bench [ARGS="tests/bench/test_x.py"]: all benchmarks, or only the paths given in ARGS.
 bench: $(STAMP)
-	@$(TEST_ENV) $(PY) -m pytest $(if $(filter tests/%,$(ARGS)),,tests/bench) -p no:randomly -s -q --no-header -o addopts="" -o norecursedirs="" $(ARGS)
+	@$(TEST_ENV) $(PY) -m pytest $(if $(filter tests/%,$(ARGS)),,tests/bench) -p no:randomly -s -q --no-header -o addopts="" -o norecursedirs="" --timeout=0 $(ARGS)
 
 check: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py check
