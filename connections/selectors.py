@@ -15,9 +15,8 @@ def connection_get_for_tenant(*, tenant, pk) -> Connection:
         raise Http404("No such connection.") from None
 
 
-def connection_list_for_tenant(*, tenant, app=None, status=None, q=None) -> QuerySet:
-    """Return the tenant's connections, filtered; revoked ones only when status asks for them."""
-    qs = Connection.objects.for_tenant(tenant).select_related("app", "created_by")
+def _filtered(qs, *, app, status, q) -> QuerySet:
+    """Apply the list filters shared by tenant and global connections; revoked only when asked."""
     if app:
         qs = qs.filter(app__slug=app) if isinstance(app, str) else qs.filter(app=app)
     if status:
@@ -28,6 +27,12 @@ def connection_list_for_tenant(*, tenant, app=None, status=None, q=None) -> Quer
         q = q.strip()
         qs = qs.filter(Q(name__icontains=q) | Q(account_label__icontains=q) | Q(app__name__icontains=q))
     return qs.order_by("name", "id")
+
+
+def connection_list_for_tenant(*, tenant, app=None, status=None, q=None) -> QuerySet:
+    """Return the tenant's connections, filtered; revoked ones only when status asks for them."""
+    qs = Connection.objects.for_tenant(tenant).select_related("app", "created_by")
+    return _filtered(qs, app=app, status=status, q=q)
 
 
 def attempt_get_for_tenant(*, tenant, pk) -> Attempt:
@@ -55,16 +60,7 @@ def events_for(connection) -> QuerySet:
 def global_connections_visible(*, app=None, status=None, q=None) -> QuerySet:
     """Return the published global connections every tenant may see (read-only)."""
     qs = GlobalConnection.objects.filter(unpublished_at__isnull=True).select_related("app")
-    if app:
-        qs = qs.filter(app__slug=app) if isinstance(app, str) else qs.filter(app=app)
-    if status:
-        qs = qs.filter(status=status)
-    else:
-        qs = qs.exclude(status=ConnectionStatus.REVOKED)
-    if q:
-        q = q.strip()
-        qs = qs.filter(Q(name__icontains=q) | Q(account_label__icontains=q) | Q(app__name__icontains=q))
-    return qs.order_by("name", "id")
+    return _filtered(qs, app=app, status=status, q=q)
 
 
 def global_connection_get(*, pk) -> GlobalConnection:
