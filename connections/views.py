@@ -198,28 +198,9 @@ def connection_create(request, slug):
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
         if form.is_valid():
-            try:
-                attempt, redirect_url = attempt_services.attempt_start(
-                    tenant=request.tenant,
-                    user=request.user,
-                    app=app,
-                    name=form.cleaned_data["name"],
-                    scopes=form.selected_scopes(),
-                    field_values=form.field_values(),
-                    request=request,
-                )
-            except ConnectionFailure as failure:
-                context.update(_failure_context(failure.code, failure.message))
-            except ValidationError as error:
-                _add_service_errors(form, error)
-            except IntegrityError:
-                form.add_error("name", _("You already have a %(app)s connection with this name.") % {"app": app.name})
-            else:
-                response = _after_start(request, attempt, redirect_url)
-                if response is not None:
-                    return response
-                context.update(_failure_context(attempt.error_code, attempt.error_message))
-                context["attempt"] = attempt
+            response = _link(request, form, context, app=app, name=form.cleaned_data["name"])
+            if response is not None:
+                return response
         if context.get("explanation"):
             form = _refilled(form, request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
     else:
@@ -228,6 +209,39 @@ def connection_create(request, slug):
     context["form"] = form
     status = 400 if request.method == "POST" else 200
     return render(request, "connections/window.html", context, status=status)
+
+
+@sensitive_variables("form")
+def _link(request, form, context, *, app, name, connection=None):
+    """Start an attempt from a valid connection window ("Link an account" or "Re-authorize").
+
+    Return the response to send when the attempt redirects (to the provider or to the
+    connection); otherwise put the failure on the form or in the context and return None.
+    """
+    try:
+        attempt, redirect_url = attempt_services.attempt_start(
+            tenant=request.tenant,
+            user=request.user,
+            app=app,
+            name=name,
+            scopes=form.selected_scopes(),
+            field_values=form.field_values(),
+            connection=connection,
+            request=request,
+        )
+    except ConnectionFailure as failure:
+        context.update(_failure_context(failure.code, failure.message))
+    except ValidationError as error:
+        _add_service_errors(form, error)
+    except IntegrityError:
+        form.add_error("name", _("You already have a %(app)s connection with this name.") % {"app": app.name})
+    else:
+        response = _after_start(request, attempt, redirect_url)
+        if response is not None:
+            return response
+        context.update(_failure_context(attempt.error_code, attempt.error_message))
+        context["attempt"] = attempt
+    return None
 
 
 def _refilled(form, data, **form_kwargs):
@@ -443,27 +457,9 @@ def connection_reauthorize(request, pk):
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, **form_kwargs)
         if form.is_valid():
-            try:
-                attempt, redirect_url = attempt_services.attempt_start(
-                    tenant=request.tenant,
-                    user=request.user,
-                    app=app,
-                    name=connection.name,
-                    scopes=form.selected_scopes(),
-                    field_values=form.field_values(),
-                    connection=connection,
-                    request=request,
-                )
-            except ConnectionFailure as failure:
-                context.update(_failure_context(failure.code, failure.message))
-            except ValidationError as error:
-                _add_service_errors(form, error)
-            else:
-                response = _after_start(request, attempt, redirect_url)
-                if response is not None:
-                    return response
-                context.update(_failure_context(attempt.error_code, attempt.error_message))
-                context["attempt"] = attempt
+            response = _link(request, form, context, app=app, name=connection.name, connection=connection)
+            if response is not None:
+                return response
         if context.get("explanation"):
             form = _refilled(form, request.POST, **form_kwargs)
     else:
