@@ -2,12 +2,12 @@
 
 `APP_SCHEMA` (JSON Schema) checks shapes and types; `validate_app` adds the cross-field rules
 JSON Schema cannot express (the block for the auth mode, https URLs, placeholders naming
-declared fields, unique field keys). Errors read "field.path: message".
+declared fields, unique field keys). Errors read "field.path: message". Rendering the
+templates at run time is catalog/templating.py's job.
 """
 
 import ipaddress
 import re
-import string
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,11 +15,11 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .models import AuthMode, Category
+from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
 SANDBOX_PLACEHOLDER = "sandbox"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-KEY_PATTERN = r"^[a-z_][a-z0-9_]*$"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 AUTH_BLOCKS = {
     AuthMode.OAUTH2: "oauth2",
@@ -135,7 +135,6 @@ APP_SCHEMA = {
 }
 
 _validator = Draft202012Validator(APP_SCHEMA)
-_formatter = string.Formatter()
 
 
 class CatalogError(Exception):
@@ -144,42 +143,6 @@ class CatalogError(Exception):
     def __init__(self, errors):
         self.errors = [errors] if isinstance(errors, str) else list(errors)
         super().__init__("\n".join(self.errors))
-
-
-class TemplateError(CatalogError):
-    """A `{placeholder}` template could not be rendered. Never carries the values."""
-
-
-def template_names(template: str) -> list[str]:
-    """Return the placeholder names of a template, or raise TemplateError when malformed."""
-    names = []
-    try:
-        parsed = list(_formatter.parse(template))
-    except ValueError as exc:
-        raise TemplateError(f"malformed template ({exc})") from None
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if spec or conversion or not re.fullmatch(KEY_PATTERN, name):
-            raise TemplateError(f"placeholders are plain {{name}}, not {{{name}}}")
-        names.append(name)
-    return names
-
-
-def render_template(template: str, values: dict) -> str:
-    """Substitute `{name}` placeholders with values; raise TemplateError for a missing one."""
-    out = []
-    for literal, name, _spec, _conversion in _formatter.parse(template):
-        out.append(literal)
-        if name is None:
-            continue
-        if not re.fullmatch(KEY_PATTERN, name):
-            raise TemplateError(f"placeholders are plain {{name}}, not {{{name}}}")
-        value = values.get(name)
-        if value is None or value == "":
-            raise TemplateError(f"missing value for {{{name}}}")
-        out.append(str(value))
-    return "".join(out)
 
 
 def _path(parts) -> str:

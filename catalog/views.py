@@ -1,12 +1,9 @@
 """Catalog pages: the app grid (also the "+ New Connection" picker) and one app's page."""
 
-import re
 from urllib.parse import urlencode
 
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from connections.permissions import tenant_required
@@ -14,25 +11,7 @@ from connections.permissions import tenant_required
 from . import selectors
 from .forms import CatalogFilterForm
 from .models import AuthMode, Category
-
-STEP_NUMBER = re.compile(r"^\s*\d+[.)]\s+")
-INLINE_CODE = re.compile(r"`([^`]+)`")
-
-
-def setup_step_items(text: str) -> list:
-    """Split setup steps ("1. …" lines) into escaped list items; `code` becomes a code span."""
-    items = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        if STEP_NUMBER.match(line) or not items:
-            items.append(STEP_NUMBER.sub("", line).strip())
-        else:
-            items[-1] += " " + line.strip()
-    return [
-        mark_safe(INLINE_CODE.sub(r'<span class="code">\1</span>', escape(item)))  # noqa: S308
-        for item in items
-    ]
+from .presenters import setup_step_items
 
 
 def _grid_context(request, *, picker: bool) -> dict:

@@ -21,7 +21,8 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.models import App, OAuthClient
-from catalog.views import render_picker, setup_step_items
+from catalog.presenters import setup_step_items
+from catalog.views import render_picker
 
 from . import selectors
 from .errors import ConnectionFailure, explain

@@ -6,7 +6,7 @@ import secrets
 import requests
 from django.conf import settings
 
-from catalog.schema import TemplateError, render_template
+from catalog.templating import TemplateError, render_template
 
 from ..errors import ConnectionFailure
 from ..models import ErrorCode

@@ -11,11 +11,11 @@ from catalog.schema import (
     _url_templates,
     default_files,
     display_path,
-    template_names,
     validate_app,
     validate_file,
     validate_files,
 )
+from catalog.templating import template_names
 
 FILES = default_files()
 SPECS = validate_files(FILES)

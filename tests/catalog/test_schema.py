@@ -4,8 +4,6 @@ import pytest
 
 from catalog.schema import (
     CatalogError,
-    TemplateError,
-    render_template,
     validate_app,
     validate_file,
     validate_files,
@@ -100,20 +98,6 @@ def test_custom_app_needs_base_url_field():
     assert validate_app(custom) == []
     custom["fields"] = custom["fields"][1:]
     assert "fields: auth custom needs a field with key 'base_url'" in validate_app(custom)
-
-
-def test_render_template():
-    assert render_template("https://{shop}.myshopify.com/x", {"shop": "acme"}) == "https://acme.myshopify.com/x"
-    with pytest.raises(TemplateError, match=r"missing value for \{shop\}"):
-        render_template("https://{shop}.myshopify.com", {})
-    with pytest.raises(TemplateError, match="missing value"):
-        render_template("Bearer {api_key}", {"api_key": ""})
-
-
-def test_render_template_error_never_contains_values():
-    with pytest.raises(TemplateError) as info:
-        render_template("{a}:{b}", {"a": "s3cr3t-value"})
-    assert "s3cr3t-value" not in str(info.value)
 
 
 def test_validate_file_names_file_app_and_field(write_provider, app_yaml):
