@@ -5,6 +5,7 @@ from django.utils.html import format_html
 
 from .forms import AppAdminForm, OAuthClientAdminForm
 from .models import App, OAuthClient
+from .schema import OAUTH_CLIENT_MODES
 from .services import oauth_client_set
 
 
@@ -19,7 +20,7 @@ class HasClientFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(oauth_client__isnull=False)
         if self.value() == "no":
-            return queryset.filter(auth_mode__in=["oauth2", "oauth1"], oauth_client__isnull=True)
+            return queryset.filter(auth_mode__in=OAUTH_CLIENT_MODES, oauth_client__isnull=True)
         return queryset
 
 
@@ -48,7 +49,7 @@ class AppAdmin(admin.ModelAdmin):
 
     @admin.display(description="OAuth client")
     def client_status(self, app):
-        if not app.is_oauth:
+        if not app.needs_oauth_client:
             return "—"
         try:
             app.oauth_client
@@ -58,7 +59,7 @@ class AppAdmin(admin.ModelAdmin):
 
     @admin.display(description="Redirect URI to register")
     def redirect_uri_display(self, app):
-        if not app.is_oauth:
+        if not app.needs_oauth_client:
             return "— (not an OAuth app)"
         return format_html("<code>{}</code>", app.redirect_uri)
 

@@ -4,8 +4,8 @@ import yaml
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import OAUTH_MODES, App, AuthMode, Category, OAuthClient
-from .schema import normalize_app, validate_app
+from .models import App, AuthMode, Category, OAuthClient
+from .schema import OAUTH_CLIENT_MODES, normalize_app, validate_app
 
 
 class CatalogFilterForm(forms.Form):
@@ -119,7 +119,7 @@ class OAuthClientAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "app" in self.fields:
-            self.fields["app"].queryset = App.objects.filter(auth_mode__in=OAUTH_MODES)
+            self.fields["app"].queryset = App.objects.filter(auth_mode__in=OAUTH_CLIENT_MODES)
         if self.instance.pk:
             self.fields["scopes_override_text"].initial = " ".join(self.instance.scopes_override or [])
         else:
@@ -128,7 +128,7 @@ class OAuthClientAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         app = cleaned.get("app") or (self.instance.app if self.instance.app_id else None)
-        if app is not None and not app.is_oauth:
+        if app is not None and not app.needs_oauth_client:
             self.add_error("app", _("Only OAuth apps have a client registration."))
         has_secret = bool(self.instance.pk and self.instance.client_secret_id)
         if not cleaned.get("client_secret_value") and not has_secret:

@@ -12,7 +12,6 @@ class AuthMode(models.TextChoices):
     CUSTOM = "custom", _("Custom REST API")
 
 
-OAUTH_MODES = (AuthMode.OAUTH2, AuthMode.OAUTH1)
 
 
 class Category(models.TextChoices):
@@ -75,8 +74,11 @@ class App(models.Model):
         return reverse("catalog:app", args=[self.slug])
 
     @property
-    def is_oauth(self) -> bool:
-        return self.auth_mode in OAUTH_MODES
+    def needs_oauth_client(self) -> bool:
+        """Return whether the app is linked through a registered OAuth client."""
+        from .schema import OAUTH_CLIENT_MODES  # schema imports this module's choices: a cycle
+
+        return self.auth_mode in OAUTH_CLIENT_MODES
 
     @property
     def redirect_uri(self) -> str:

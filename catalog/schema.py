@@ -28,6 +28,8 @@ AUTH_BLOCKS = {
     AuthMode.BASIC: "basic",
     AuthMode.CUSTOM: None,
 }
+# Auth modes whose apps are linked through the platform's registered OAuth client.
+OAUTH_CLIENT_MODES = frozenset({AuthMode.OAUTH2, AuthMode.OAUTH1})
 BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"}}
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}

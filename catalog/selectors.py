@@ -3,7 +3,7 @@
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 
-from .models import OAUTH_MODES, App, OAuthClient
+from .models import App, OAuthClient
 
 
 def _configured():
@@ -50,7 +50,7 @@ def app_get_visible(*, slug: str, tenant) -> App:
 
 def app_is_configured(app: App) -> bool:
     """Return whether the app can be linked: OAuth apps need a registered client."""
-    if app.auth_mode not in OAUTH_MODES:
+    if not app.needs_oauth_client:
         return True
     has_client = getattr(app, "has_client", None)
     if has_client is None:

@@ -102,7 +102,7 @@ def oauth_client_set(
     client_secret None (or blank) keeps the current secret; it is required for a new
     registration. scopes_override None keeps the current override.
     """
-    if not app.is_oauth:
+    if not app.needs_oauth_client:
         raise CatalogError(f"app '{app.slug}' uses {app.get_auth_mode_display()}, not OAuth")
     client_id = (client_id or "").strip()
     if not client_id:

@@ -3,8 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from catalog.models import AuthMode
-
+from .auth import mode_for
 from .models import Connection, ConnectionStatus
 
 FIELD_PREFIX = "field_"
@@ -23,19 +22,6 @@ def _name_taken_message(app, name):
         "app": app.name,
         "name": name,
     }
-
-
-def scope_choices(app, oauth_client=None):
-    """Return (choices, default scopes) for an OAuth2 app: spec scopes first, optional ones after."""
-    oauth2 = (app.spec or {}).get("oauth2") or {}
-    defaults = list(oauth2.get("scopes") or [])
-    if oauth_client is not None and oauth_client.scopes_override:
-        defaults = list(oauth_client.scopes_override)
-    names = []
-    for scope in [*defaults, *(oauth2.get("scopes") or []), *(oauth2.get("optional_scopes") or [])]:
-        if scope not in names:
-            names.append(scope)
-    return [(scope, scope) for scope in names], defaults
 
 
 class ConnectionWindowForm(forms.Form):
@@ -75,9 +61,11 @@ class ConnectionWindowForm(forms.Form):
             self.field_keys.append(key)
             if secret:
                 self.secret_keys.append(key)
-        self.has_scopes = app.auth_mode == AuthMode.OAUTH2
+        mode = mode_for(app)
+        self.has_scopes = mode.has_scopes
         if self.has_scopes:
-            choices, defaults = scope_choices(app, oauth_client)
+            defaults, offered = mode.scopes_offered(app, oauth_client)
+            choices = [(scope, scope) for scope in offered]
             if connection is not None and connection.scopes:
                 defaults = list(connection.scopes)
                 known = {value for value, _label in choices}
@@ -89,7 +77,7 @@ class ConnectionWindowForm(forms.Form):
                 required=False,
                 widget=forms.CheckboxSelectMultiple,
             )
-        self.is_custom = app.auth_mode == AuthMode.CUSTOM
+        self.is_custom = mode.takes_rows
         self.custom_headers = {}
         self.custom_query = {}
         self.rows_data = None  # the POST whose custom row names an unbound, refilled form shows

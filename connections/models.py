@@ -10,6 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from .scoping import TenantScopedManager
 
 
+# Vault purposes: a ciphertext opens only under the purpose it was sealed for.
+CREDENTIALS_PURPOSE = "connection"  # a connection's (and its global copies') credentials
+ATTEMPT_PURPOSE = "attempt"  # an attempt's pending secret (PKCE verifier, typed credentials…)
+WEBHOOK_PURPOSE = "webhook"  # a tenant's webhook signing secret
+
+
 class Role(models.TextChoices):
     ADMIN = "admin", _("Admin")
     OPERATOR = "operator", _("Operator")

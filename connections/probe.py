@@ -4,9 +4,8 @@ import json
 
 import requests
 
-from .auth import get_mode
-from .auth.base import join_url, render, template_values
-from .auth.oauth2 import retry_after_seconds, unavailable_from_exception
+from .auth import mode_for
+from .auth.base import join_url, render, retry_after_seconds, template_values, unavailable_from_exception
 from .errors import ConnectionFailure, sanitize_provider_text
 from .models import ErrorCode
 
@@ -50,7 +49,7 @@ def run_test(app, config, credentials, *, existing: bool = False) -> str:
     connection (`existing=True`); 5xx, 429, timeouts and connection errors mean app_unavailable.
     """
     spec = (app.spec or {}).get("test") or {}
-    session = get_mode(app.auth_mode).session(app, config or {}, credentials or {})
+    session = mode_for(app).session(app, config or {}, credentials or {})
     values = template_values(app, config, credentials)
     url = join_url(session.base_url, render(app, spec.get("path", ""), values))
     headers = {key: render(app, value, values) for key, value in (spec.get("headers") or {}).items()}

@@ -25,6 +25,7 @@ from catalog.presenters import setup_step_items
 from catalog.views import render_picker
 
 from . import selectors
+from .auth import mode_for
 from .errors import ConnectionFailure, explain
 from .forms import FIELD_PREFIX, HISTORY, ConnectionFilterForm, ConnectionWindowForm, RenameForm, RevokeForm
 from .models import Attempt, Connection, ConnectionStatus, Role, Usage
@@ -49,7 +50,7 @@ def _rotation_due(connection, now) -> bool:
 
 
 def _oauth_client(app):
-    if not app.is_oauth:
+    if not mode_for(app).needs_client:
         return None
     return OAuthClient.objects.filter(app=app).first()
 
@@ -194,8 +195,12 @@ def connection_new(request):
 def connection_create(request, slug):
     app = _visible_app(slug)
     oauth_client = _oauth_client(app)
-    not_configured = app.is_oauth and oauth_client is None
-    context = {"app": app, "not_configured": not_configured, "oauth_client": oauth_client, "setup_steps": setup_step_items(app.setup_steps)}
+    mode = mode_for(app)
+    not_configured = mode.needs_client and oauth_client is None
+    context = {
+        "app": app, "mode": mode, "not_configured": not_configured, "oauth_client": oauth_client,
+        "setup_steps": setup_step_items(app.setup_steps),
+    }
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
         if form.is_valid():
@@ -333,7 +338,7 @@ def _attempt_retry(request, attempt):
         raise PermissionDenied(_("Your role does not allow this."))
     app = attempt.app
     reauth = attempt.connection if attempt.is_reauthorization and attempt.connection_id else None
-    if not app.is_oauth:
+    if not mode_for(app).redirects:
         if reauth is not None:
             return redirect("connections:reauthorize", pk=reauth.pk)
         return redirect(f"{reverse('connections:create', args=[app.slug])}?name={_quote(attempt.name)}")
@@ -449,9 +454,11 @@ def connection_reauthorize(request, pk):
         raise Http404("A revoked connection cannot be re-authorized.")
     app = connection.app
     oauth_client = _oauth_client(app)
-    not_configured = app.is_oauth and oauth_client is None
+    mode = mode_for(app)
+    not_configured = mode.needs_client and oauth_client is None
     context = {
-        "app": app, "connection": connection, "not_configured": not_configured, "oauth_client": oauth_client,
+        "app": app, "mode": mode, "connection": connection, "not_configured": not_configured,
+        "oauth_client": oauth_client,
         "reauthorize": True, "setup_steps": setup_step_items(app.setup_steps),
     }
     form_kwargs = {"tenant": request.tenant, "app": app, "oauth_client": oauth_client, "connection": connection}

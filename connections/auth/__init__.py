@@ -1,11 +1,13 @@
 """Auth modes: one class per mode behind one interface, chosen by the app's auth mode.
 
-Interface (see connections/auth/base.py):
+Interface (connections/auth/base.py, BaseMode):
   start(attempt, *, request, secret_values) -> redirect URL or None (None: credentials ready)
   complete(attempt, *, request, params) -> credentials dict
   session(app, config, credentials) -> requests.Session that signs requests (timeout set)
-  refresh(app, config, credentials) -> new credentials dict (oauth2; raises ConnectionFailure)
+  refresh(app, config, credentials) -> new credentials dict (raises ConnectionFailure)
   revoke(app, config, credentials) -> None (RFC 7009 when the spec has a revoke_url)
+What callers ask instead of comparing auth modes: redirects, needs_client, has_scopes,
+takes_rows, expiring, can_refresh(), revoke_supported(), requested_scopes(), split_values().
 """
 
 import logging
@@ -32,4 +34,14 @@ def get_mode(auth_mode: str) -> BaseMode:
         raise ValueError(f"Unknown auth mode {auth_mode!r}.") from None
 
 
-__all__ = ["MODES", "get_mode", "BaseMode"]
+def mode_for(app) -> BaseMode:
+    """Return the auth mode of an app."""
+    return get_mode(app.auth_mode)
+
+
+def expiring_modes() -> list[str]:
+    """Return the auth modes whose access tokens expire and are refreshed (for sweeps)."""
+    return [name for name, mode in MODES.items() if mode.expiring]
+
+
+__all__ = ["MODES", "get_mode", "mode_for", "expiring_modes", "BaseMode"]

@@ -1,11 +1,23 @@
-"""What every auth mode shares: templates from the provider spec, sessions with a timeout, state."""
+"""What every auth mode shares: the interface, templates from the provider spec, sessions with a
+timeout, OAuth state, the app's OAuth client, and how failures of an app's endpoint read.
+
+Callers never compare auth modes: they ask the mode (`mode.redirects`, `mode.needs_client`,
+`mode.can_refresh(app, credentials)`, `mode.requested_scopes(...)`, `mode.split_values(...)`,
+`mode.revoke_supported(app)`), as allauth's callers ask `provider.supports_redirect`.
+"""
 
 import hashlib
+import os
 import secrets
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from catalog.models import OAuthClient
+from catalog.schema import LOOPBACK_HOSTS
+from catalog.services import oauth_client_secret
 from catalog.templating import TemplateError, render_template
 
 from ..errors import ConnectionFailure
@@ -65,6 +77,19 @@ def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
+def allow_loopback_http(url: str) -> None:
+    """Let oauthlib use plain http for the sandbox and loopback only (development and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return
+    sandbox = settings.SANDBOX_ENABLED and url.startswith(settings.SANDBOX_URL)
+    if sandbox or (parts.hostname or "") in LOOPBACK_HOSTS:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+
+# --- OAuth state -----------------------------------------------------------------------------
+
+
 def state_hash(state: str, *, bound: bool = True) -> str:
     raw = state if bound else UNBOUND_STATE_PREFIX + state
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -76,7 +101,11 @@ def new_state() -> str:
 
 def is_session_bound(request) -> bool:
     """Return whether a callback for this request's attempt must come from the same session."""
-    return request is not None and hasattr(request, "session") and getattr(request, "api_token", None) is None
+    return (
+        request is not None
+        and hasattr(request, "session")
+        and getattr(request, "api_token", None) is None
+    )
 
 
 def bind_state(attempt, request, state: str) -> None:
@@ -87,16 +116,73 @@ def bind_state(attempt, request, state: str) -> None:
         request.session[SESSION_STATE_PREFIX + attempt.state_hash] = str(attempt.id)
 
 
+# --- The app's OAuth client and its endpoints' failures --------------------------------------
+
+
+def oauth_client_for(app):
+    """Return (OAuthClient, client_secret) or raise ConnectionFailure when none is registered."""
+    try:
+        client = app.oauth_client
+    except OAuthClient.DoesNotExist:
+        raise ConnectionFailure(
+            ErrorCode.APP_UNAVAILABLE,
+            f"{app.name} has no OAuth client registration yet: a system administrator must add one.",
+        ) from None
+    secret = oauth_client_secret(client) if client.client_secret_id else ""
+    return client, secret
+
+
+def retry_after_seconds(response) -> float | None:
+    """Return the Retry-After of a response in seconds, or None."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def unavailable_from_response(app, response, where: str) -> ConnectionFailure:
+    """Return the app_unavailable failure for a 5xx or 429 answer of one of the app's endpoints."""
+    return ConnectionFailure(
+        ErrorCode.APP_UNAVAILABLE,
+        f"{app.name} answered HTTP {response.status_code} at its {where}.",
+        http_status=response.status_code,
+        retry_after=retry_after_seconds(response),
+    )
+
+
+def unavailable_from_exception(app, exc, where: str) -> ConnectionFailure:
+    """Return the app_unavailable failure for a request that did not get an answer."""
+    if isinstance(exc, requests.Timeout):
+        message = f"{app.name} did not answer within {http_timeout():g} seconds at its {where}."
+    elif isinstance(exc, requests.ConnectionError):
+        message = f"{app.name} could not be reached at its {where}."
+    else:
+        message = f"The request to {app.name}'s {where} failed ({type(exc).__name__})."
+    return ConnectionFailure(ErrorCode.APP_UNAVAILABLE, message)
+
+
+# --- The interface ---------------------------------------------------------------------------
+
+
 class BaseMode:
     """One auth mode. Subclasses fill the interface; provider differences come from app.spec."""
 
     name = ""
-    redirects = False  # True when start() sends the person to the provider
+    redirects = False  # start() sends the person to the provider, who calls the callback back
+    needs_client = False  # the app needs an OAuth client registration before it can be linked
+    has_scopes = False  # the connection window offers the app's scopes
+    takes_rows = False  # the operator types their own header and query rows
+    expiring = False  # access tokens expire and are renewed by refresh()
 
     def start(self, attempt, *, request, secret_values) -> str | None:
+        """Begin an attempt; return the provider's authorize URL, or None when credentials are ready."""
         raise NotImplementedError
 
     def complete(self, attempt, *, request, params) -> dict:
+        """Return the attempt's credentials (after the callback, for redirecting modes)."""
         raise NotImplementedError
 
     def callback_state(self, params) -> str | None:
@@ -104,22 +190,53 @@ class BaseMode:
         return None
 
     def session(self, app, config, credentials) -> requests.Session:
+        """Return a session that signs requests to the app with the credentials."""
         raise NotImplementedError
 
     def refresh(self, app, config, credentials) -> dict:
+        """Return renewed credentials, or raise ConnectionFailure."""
         raise ConnectionFailure(ErrorCode.CONNECTION_EXPIRED, f"{app.name} connections cannot be refreshed.")
 
     def revoke(self, app, config, credentials) -> None:
+        """Withdraw the grant at the app, when the app supports it (revoke_supported)."""
         return None
 
-    def can_refresh(self, app, credentials) -> bool:
+    def revoke_supported(self, app) -> bool:
+        """Return whether revoke() withdraws anything at the app."""
         return False
+
+    def can_refresh(self, app, credentials) -> bool:
+        """Return whether these credentials can be renewed without the person."""
+        return False
+
+    def requested_scopes(self, app, scopes, connection=None) -> list:
+        """Return the scopes an attempt asks for (the connection's or the defaults when none)."""
+        return []
 
     def granted_scopes(self, attempt, credentials) -> list:
         return []
 
     def expires_at(self, credentials) -> float | None:
         return None
+
+    def split_values(self, app, field_values) -> tuple[dict, dict]:
+        """Return (config, secret values) from the operator's typed values; ValidationError when missing."""
+        field_values = dict(field_values or {})
+        config, secret_values, errors = {}, {}, {}
+        for field in (app.spec or {}).get("fields") or []:
+            key = field["key"]
+            value = field_values.get(key)
+            if value is None or value == "":
+                value = field.get("default", "")
+            value = str(value).strip() if not field.get("secret") else str(value)
+            if not value.strip():
+                if field.get("required", True):
+                    errors[key] = f"{field.get('label', key)} is required."
+                continue
+            (secret_values if field.get("secret") else config)[key] = value
+        if errors:
+            raise ValidationError(errors)
+        return config, secret_values
 
     def base_session(self, app, config, credentials) -> TimeoutSession:
         """Return a session with the app's static headers and its base_url attribute."""

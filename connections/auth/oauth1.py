@@ -7,16 +7,24 @@ from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 from vault.services import secret_open, secret_seal
 
 from ..errors import ConnectionFailure
-from ..models import ErrorCode
-from .base import BaseMode, bind_state, http_timeout, render, template_values
-from .oauth2 import allow_loopback_http, oauth_client_for, unavailable_from_exception, unavailable_from_response
-
-ATTEMPT_PURPOSE = "attempt"
+from ..models import ATTEMPT_PURPOSE, ErrorCode
+from .base import (
+    BaseMode,
+    allow_loopback_http,
+    bind_state,
+    http_timeout,
+    oauth_client_for,
+    render,
+    template_values,
+    unavailable_from_exception,
+    unavailable_from_response,
+)
 
 
 class OAuth1Mode(BaseMode):
     name = "oauth1"
     redirects = True
+    needs_client = True
 
     def _spec(self, app) -> dict:
         return (app.spec or {}).get("oauth1") or {}

@@ -5,69 +5,37 @@ import hashlib
 import logging
 import os
 import secrets
-from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from catalog.models import OAuthClient
-from catalog.services import oauth_client_secret
+from catalog.models import App
 from vault.services import secret_open, secret_seal
 
 from ..errors import ConnectionFailure, sanitize_provider_text
-from ..models import ErrorCode
-from .base import BaseMode, TimeoutSession, bind_state, http_timeout, new_state, render, template_values
+from ..models import ATTEMPT_PURPOSE, ErrorCode
+from .base import (
+    BaseMode,
+    TimeoutSession,
+    allow_loopback_http,
+    bind_state,
+    http_timeout,
+    new_state,
+    oauth_client_for,
+    render,
+    template_values,
+    unavailable_from_exception,
+    unavailable_from_response,
+)
 
 logger = logging.getLogger(__name__)
 
-ATTEMPT_PURPOSE = "attempt"
 EXPIRING_ERRORS = {"invalid_grant", "invalid_client", "unauthorized_client"}
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-
-
-def allow_loopback_http(url: str) -> None:
-    """Let oauthlib use plain http for the sandbox and loopback only (development and tests)."""
-    parts = urlsplit(url)
-    if parts.scheme != "http":
-        return
-    sandbox = settings.SANDBOX_ENABLED and url.startswith(settings.SANDBOX_URL)
-    if sandbox or (parts.hostname or "") in LOOPBACK_HOSTS:
-        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
-
 
 # The scopes actually granted are stored; a provider granting fewer is not an error.
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
-
-
-def retry_after_seconds(response) -> float | None:
-    value = response.headers.get("Retry-After") if response is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def unavailable_from_response(app, response, where: str) -> ConnectionFailure:
-    return ConnectionFailure(
-        ErrorCode.APP_UNAVAILABLE,
-        f"{app.name} answered HTTP {response.status_code} at its {where}.",
-        http_status=response.status_code,
-        retry_after=retry_after_seconds(response),
-    )
-
-
-def unavailable_from_exception(app, exc, where: str) -> ConnectionFailure:
-    if isinstance(exc, requests.Timeout):
-        message = f"{app.name} did not answer within {http_timeout():g} seconds at its {where}."
-    elif isinstance(exc, requests.ConnectionError):
-        message = f"{app.name} could not be reached at its {where}."
-    else:
-        message = f"The request to {app.name}'s {where} failed ({type(exc).__name__})."
-    return ConnectionFailure(ErrorCode.APP_UNAVAILABLE, message)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -90,22 +58,12 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
-def oauth_client_for(app):
-    """Return (OAuthClient, client_secret) or raise ConnectionFailure when none is registered."""
-    try:
-        client = app.oauth_client
-    except OAuthClient.DoesNotExist:
-        raise ConnectionFailure(
-            ErrorCode.APP_UNAVAILABLE,
-            f"{app.name} has no OAuth client registration yet: a system administrator must add one.",
-        ) from None
-    secret = oauth_client_secret(client) if client.client_secret_id else ""
-    return client, secret
-
-
 class OAuth2Mode(BaseMode):
     name = "oauth2"
     redirects = True
+    needs_client = True
+    has_scopes = True
+    expiring = True
 
     def _spec(self, app) -> dict:
         return (app.spec or {}).get("oauth2") or {}
@@ -231,6 +189,36 @@ class OAuth2Mode(BaseMode):
     def can_refresh(self, app, credentials) -> bool:
         return bool(credentials.get("refresh_token"))
 
+    def revoke_supported(self, app) -> bool:
+        return bool(self._spec(app).get("revoke_url"))
+
+    def scopes_offered(self, app, oauth_client=None) -> tuple[list, list]:
+        """Return (default scopes, every scope that may be requested), spec order, deduplicated.
+
+        The OAuth client's scope override, when set, replaces the spec's defaults.
+        """
+        spec = self._spec(app)
+        defaults = list(spec.get("scopes") or [])
+        if oauth_client is None:
+            try:
+                oauth_client = app.oauth_client
+            except App.oauth_client.RelatedObjectDoesNotExist:
+                oauth_client = None
+        if oauth_client is not None and oauth_client.scopes_override:
+            defaults = list(oauth_client.scopes_override)
+        every = [*defaults, *(spec.get("scopes") or []), *(spec.get("optional_scopes") or [])]
+        return defaults, list(dict.fromkeys(every))
+
+    def requested_scopes(self, app, scopes, connection=None) -> list:
+        defaults, every = self.scopes_offered(app)
+        if not scopes:
+            return list(connection.scopes) if connection is not None and connection.scopes else defaults
+        scopes = [str(s).strip() for s in scopes if str(s).strip()]
+        unknown = [s for s in scopes if s not in every]
+        if unknown:
+            raise ValidationError({"scopes": f"{app.name} has no scope named {', '.join(sorted(unknown))}."})
+        return list(dict.fromkeys(scopes))
+
     def session(self, app, config, credentials):
         session = self.base_session(app, config, credentials)
         session.auth = BearerAuth(credentials["access_token"], self._spec(app).get("access_token_header"))
@@ -269,7 +257,7 @@ class OAuth2Mode(BaseMode):
 
     def revoke(self, app, config, credentials) -> None:
         """Revoke the grant at the provider (RFC 7009) when the spec has a revoke_url."""
-        if not self._spec(app).get("revoke_url"):
+        if not self.revoke_supported(app):
             return
         client, client_secret = oauth_client_for(app)
         url = self._rendered(app, "revoke_url", config)

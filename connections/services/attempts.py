@@ -10,105 +10,28 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import App, AuthMode
+from catalog.models import App
 from vault.services import VaultError, secret_destroy, secret_open, secret_replace, secret_seal
 
 from .. import probe
-from ..auth import get_mode
+from ..auth import mode_for
 from ..auth.base import SESSION_STATE_PREFIX, state_hash
 from ..errors import CallbackRejected, ConnectionFailure, sanitize_provider_text
-from ..models import Attempt, Connection, ConnectionStatus, ErrorCode, HealthCheck
+from ..models import (
+    ATTEMPT_PURPOSE,
+    CREDENTIALS_PURPOSE,
+    Attempt,
+    Connection,
+    ConnectionStatus,
+    ErrorCode,
+    HealthCheck,
+)
 from .connections import default_connection_name, name_taken, unique_name
 from .events import event_record
 
 logger = logging.getLogger(__name__)
 
-ATTEMPT_PURPOSE = "attempt"
-CONNECTION_PURPOSE = "connection"
-CUSTOM_ROWS = ("headers", "query")
-ROW_WORDS = {"headers": "header", "query": "query parameter"}
 UNEXPECTED = "Something unexpected went wrong while linking the account; try again in a moment."
-
-
-# ---------------------------------------------------------------------------------------------
-# Input
-
-
-def _rows(value, label: str) -> dict:
-    """Return custom header/query rows as a dict from a dict or a list of (name, value) pairs."""
-    if not value:
-        return {}
-    if isinstance(value, dict):
-        items = value.items()
-    else:
-        items = []
-        for row in value:
-            if isinstance(row, dict):
-                items.append((row.get("name", ""), row.get("value", "")))
-            else:
-                items.append(tuple(row))
-    rows = {}
-    for name, row_value in items:
-        name = str(name or "").strip()
-        if not name:
-            continue
-        if any(c in name for c in "\r\n:") or " " in name and label == "headers":
-            raise ValidationError({label: f"“{name[:40]}” is not a valid {ROW_WORDS[label]} name."})
-        row_value = str(row_value or "")
-        if "\r" in row_value or "\n" in row_value:
-            raise ValidationError({label: f"The value of “{name[:40]}” must be on one line."})
-        rows[name] = row_value
-    return rows
-
-
-def split_field_values(app: App, field_values: dict | None) -> tuple[dict, dict]:
-    """Return (config, secret values) from the operator's typed values; ValidationError when missing."""
-    field_values = dict(field_values or {})
-    config, secret_values, errors = {}, {}, {}
-    for field in (app.spec or {}).get("fields") or []:
-        key = field["key"]
-        value = field_values.get(key)
-        if value is None or value == "":
-            value = field.get("default", "")
-        value = str(value).strip() if not field.get("secret") else str(value)
-        if not value.strip():
-            if field.get("required", True):
-                errors[key] = f"{field.get('label', key)} is required."
-            continue
-        (secret_values if field.get("secret") else config)[key] = value
-    if app.auth_mode == AuthMode.CUSTOM:
-        for label in CUSTOM_ROWS:
-            secret_values[label] = _rows(field_values.get(label), label)
-    if errors:
-        raise ValidationError(errors)
-    return config, secret_values
-
-
-def allowed_scopes(app: App) -> tuple[list, list]:
-    """Return (default scopes, every scope that may be requested) for an OAuth2 app."""
-    spec = (app.spec or {}).get("oauth2") or {}
-    defaults = list(spec.get("scopes") or [])
-    try:
-        override = list(app.oauth_client.scopes_override or [])
-    except App.oauth_client.RelatedObjectDoesNotExist:
-        override = []
-    if override:
-        defaults = override
-    every = list(dict.fromkeys(defaults + list(spec.get("scopes") or []) + list(spec.get("optional_scopes") or [])))
-    return defaults, every
-
-
-def _requested_scopes(app: App, scopes, connection=None) -> list:
-    if app.auth_mode != AuthMode.OAUTH2:
-        return []
-    defaults, every = allowed_scopes(app)
-    if not scopes:
-        return list(connection.scopes) if connection is not None and connection.scopes else defaults
-    scopes = [str(s).strip() for s in scopes if str(s).strip()]
-    unknown = [s for s in scopes if s not in every]
-    if unknown:
-        raise ValidationError({"scopes": f"{app.name} has no scope named {', '.join(sorted(unknown))}."})
-    return list(dict.fromkeys(scopes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,9 +66,9 @@ def attempt_start(
         # A re-authorization keeps the connection's settings unless new ones are typed.
         typed = {key: value for key, value in (field_values or {}).items() if value not in (None, "")}
         field_values = {**(connection.config or {}), **typed}
-    config, secret_values = split_field_values(app, field_values)
-    requested = _requested_scopes(app, scopes, connection)
-    mode = get_mode(app.auth_mode)
+    mode = mode_for(app)
+    config, secret_values = mode.split_values(app, field_values)
+    requested = mode.requested_scopes(app, scopes, connection)
 
     with transaction.atomic():
         attempt = Attempt.all_objects.create(
@@ -250,9 +173,9 @@ def attempt_complete_callback(*, request, slug: str, params) -> Attempt:
     """
     params = {key: (value[-1] if isinstance(value, list) else value) for key, value in dict(params).items()}
     app = App.objects.filter(slug=slug).first()
-    if app is None or not app.is_oauth:
+    mode = mode_for(app) if app is not None else None
+    if mode is None or not mode.redirects:
         raise CallbackRejected("This sign-in answer is for an unknown app.")
-    mode = get_mode(app.auth_mode)
     state = mode.callback_state(params)
     if not state:
         raise CallbackRejected(f"The answer from {app.name} carried no state; it was refused.")
@@ -270,7 +193,7 @@ def attempt_complete_callback(*, request, slug: str, params) -> Attempt:
 def attempt_finish(*, attempt: Attempt, request=None, params=None) -> Attempt:
     """Get the attempt's credentials, test them, then create (or update) the connection."""
     app = attempt.app
-    mode = get_mode(app.auth_mode)
+    mode = mode_for(app)
     started = time.monotonic()
     try:
         credentials = mode.complete(attempt, request=request, params=params or {})
@@ -335,11 +258,11 @@ def _expires_datetime(epoch) -> datetime | None:
 
 def _apply_credentials(connection, *, app, credentials, account_label, scopes, config, now) -> None:
     """Store fresh, tested credentials on a connection and reset its health (caller saves)."""
-    mode = get_mode(app.auth_mode)
+    mode = mode_for(app)
     if connection.credentials_id:
         secret_replace(secret=connection.credentials, payload=credentials)
     else:
-        connection.credentials = secret_seal(payload=credentials, purpose=CONNECTION_PURPOSE)
+        connection.credentials = secret_seal(payload=credentials, purpose=CREDENTIALS_PURPOSE)
     connection.status = ConnectionStatus.ACTIVE
     connection.account_label = account_label or connection.account_label
     connection.scopes = scopes
@@ -361,7 +284,7 @@ def _record_test(connection, *, actor, account_label, duration_ms) -> None:
 
 def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *, duration_ms: int = 0) -> Attempt:
     app = attempt.app
-    mode = get_mode(app.auth_mode)
+    mode = mode_for(app)
     scopes = mode.granted_scopes(attempt, credentials)
     with transaction.atomic():
         attempt = Attempt.all_objects.select_for_update().select_related("app", "tenant").get(pk=attempt.pk)
@@ -398,7 +321,7 @@ def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *,
             app=app,
             name=unique_name(tenant=attempt.tenant, app=app, name=attempt.name),
             status=ConnectionStatus.ACTIVE,
-            credentials=secret_seal(payload=credentials, purpose=CONNECTION_PURPOSE),
+            credentials=secret_seal(payload=credentials, purpose=CREDENTIALS_PURPOSE),
             config=attempt.config,
             scopes=scopes,
             account_label=account_label,
@@ -518,5 +441,4 @@ def attempts_abandon_stale(*, now=None) -> int:
 __all__ = [
     "attempt_start", "attempt_complete_callback", "attempt_finish", "attempt_confirm_account",
     "attempt_cancel", "attempt_awaits_account_confirmation", "attempts_abandon_stale",
-    "split_field_values", "allowed_scopes",
 ]

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from vault.services import VaultError, secret_destroy, secret_open
 
-from ..auth import get_mode
+from ..auth import mode_for
 from ..errors import ConnectionFailure
-from ..models import Connection, ConnectionStatus, GlobalConnection
+from ..models import CREDENTIALS_PURPOSE, Connection, ConnectionStatus, GlobalConnection
 from .events import event_record
 
 logger = logging.getLogger(__name__)
@@ -116,10 +116,11 @@ def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = F
     app = connection.app
     provider, warning = "skipped", ""
     if not shared and connection.credentials_id:
-        if app.auth_mode == "oauth2" and ((app.spec or {}).get("oauth2") or {}).get("revoke_url"):
+        mode = mode_for(app)
+        if mode.revoke_supported(app):
             try:
-                credentials = secret_open(secret=connection.credentials, purpose="connection")
-                get_mode(app.auth_mode).revoke(app, connection.config, credentials)
+                credentials = secret_open(secret=connection.credentials, purpose=CREDENTIALS_PURPOSE)
+                mode.revoke(app, connection.config, credentials)
                 provider = "revoked"
             except ConnectionFailure as failure:
                 provider, warning = "failed", failure.message

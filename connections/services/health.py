@@ -31,12 +31,19 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.models import AuthMode
 from vault.services import secret_open, secret_replace
 
 from .. import locks
+from ..auth import expiring_modes, mode_for
 from ..errors import ConnectionFailure
-from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, HealthCheck
+from ..models import (
+    CREDENTIALS_PURPOSE,
+    Connection,
+    ConnectionStatus,
+    ErrorCode,
+    GlobalConnection,
+    HealthCheck,
+)
 from .events import event_record
 
 logger = logging.getLogger(__name__)
@@ -87,7 +94,7 @@ def _ensure_usable(connection) -> None:
 
 
 def _open(connection) -> dict:
-    return secret_open(secret=connection.credentials, purpose="connection")
+    return secret_open(secret=connection.credentials, purpose=CREDENTIALS_PURPOSE)
 
 
 def token_expires_at(connection, credentials: dict) -> dt.datetime | None:
@@ -105,7 +112,7 @@ def refresh_due(connection, credentials: dict, *, window: float | None = None, n
     lifetime, so a token living less than the window (60 s tokens, window 10 min) is not
     refreshed again by every caller, every check and every duplicate task right after a refresh.
     """
-    if connection.app.auth_mode != AuthMode.OAUTH2 or not credentials.get("refresh_token"):
+    if not mode_for(connection.app).can_refresh(connection.app, credentials):
         return False
     expires_at = token_expires_at(connection, credentials)
     if expires_at is None:
@@ -133,9 +140,10 @@ def _refresh(connection, *, force: bool, window: float | None, loaded: bool = Fa
         connection = _reload(connection)
     _ensure_usable(connection)
     credentials = _open(connection)
-    if connection.app.auth_mode != AuthMode.OAUTH2:
+    mode = mode_for(connection.app)
+    if not mode.expiring:
         return _Refreshed(credentials, False)
-    if not credentials.get("refresh_token"):
+    if not mode.can_refresh(connection.app, credentials):
         if force or refresh_due(connection, credentials, window=0):
             raise ConnectionFailure(
                 ErrorCode.CONNECTION_EXPIRED,
@@ -162,11 +170,8 @@ def _refresh(connection, *, force: bool, window: float | None, loaded: bool = Fa
 
 
 def _refresh_holding_lease(connection, credentials: dict) -> dict:
-    from ..auth import get_mode
-
     try:
-        mode = get_mode(connection.app.auth_mode)
-        answer = mode.refresh(connection.app, connection.config, credentials)
+        answer = mode_for(connection.app).refresh(connection.app, connection.config, credentials)
     except ConnectionFailure as failure:
         if failure.code == ErrorCode.CONNECTION_EXPIRED:
             stored = _open(_reload(connection))
@@ -388,9 +393,7 @@ def _check(connection, *, actor=None) -> HealthCheck:
         except ConnectionFailure as first:
             if first.http_status != 401:
                 raise
-            can_refresh = bool(
-                connection.app.auth_mode == AuthMode.OAUTH2 and credentials.get("refresh_token")
-            )
+            can_refresh = mode_for(connection.app).can_refresh(connection.app, credentials)
             if refreshed or not can_refresh:
                 raise
             # A 401 with a token we did not just refresh: refresh once, then the 401 is final.
@@ -443,7 +446,7 @@ def due_for_refresh(*, now=None):
     cutoff = (now or timezone.now()) + dt.timedelta(seconds=settings.REFRESH_WINDOW)
     for kind, model in KINDS.items():
         qs = _live(model).filter(
-            app__auth_mode=AuthMode.OAUTH2,
+            app__auth_mode__in=expiring_modes(),
             status__in=[ConnectionStatus.ACTIVE, ConnectionStatus.ERROR],
             expires_at__lte=cutoff,
         )

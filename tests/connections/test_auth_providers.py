@@ -54,7 +54,7 @@ def test_provider_entry_signs_its_test_request(spec, tenant, operator_member):
     secret_keys = {f["key"] for f in spec.get("fields") or [] if f.get("secret")}
     config = {k: v for k, v in values.items() if k not in secret_keys}
     credentials = CREDENTIALS.get(app.auth_mode) or {k: v for k, v in values.items() if k in secret_keys}
-    if app.is_oauth:
+    if app.needs_oauth_client:
         oauth_client_set(app=app, client_id="cid", client_secret="csecret")
         app.refresh_from_db()
     if app.auth_mode == "oauth2":

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         app = App.objects.filter(slug=slug).first()
         if app is None:
             raise CommandError(f"Unknown app '{slug}'. Run sync_catalog, or check the slug.")
-        if not app.is_oauth:
+        if not app.needs_oauth_client:
             raise CommandError(
                 f"App '{slug}' uses {app.get_auth_mode_display()}: only OAuth apps have a client."
             )
