@@ -16,9 +16,12 @@ from django.views.decorators.csrf import csrf_exempt
 from catalog.models import App
 
 from . import selectors
-from .errors import explain
+from .client import credentials_for_token
+from .errors import ConnectionFailure, ConnectionUnusable
 from .models import Attempt, ConnectionStatus, ErrorCode, GlobalConnection, Role
+from .presenters import explain
 from .services import attempts as attempt_services
+from .services import health
 from .services.tokens import api_token_authenticate
 
 MAX_PAGE_SIZE = 100
@@ -277,12 +280,10 @@ def attempt_test(request, caller, pk):
 @api_view(("GET",), write=True)
 def connection_check(request, caller, pk):
     """Check a connection now (refreshing first when due) and report the result."""
-    from .services import health
-
     connection = selectors.connection_get_for_tenant(tenant=caller.tenant, pk=pk)
     try:
         check = health.connection_check(connection=connection, actor=caller.user)
-    except health.ConnectionUnusable as exc:
+    except ConnectionUnusable as exc:
         return api_error(409, "unusable", str(exc))
     connection = selectors.connection_get_for_tenant(tenant=caller.tenant, pk=pk)
     body = {
@@ -301,8 +302,6 @@ def connection_check(request, caller, pk):
 @api_view(("GET",))
 def connection_credentials(request, caller, pk):
     """Return fresh credentials to a tenant API token (own or global connections); record usage."""
-    from .client import ConnectionUnusable, ConnectionFailure, credentials_for_token
-
     if caller.token is None:
         return api_error(403, "token_required", "Credentials are given to API tokens only, never to a browser session.")
     try:

@@ -14,9 +14,10 @@ import uuid
 
 import requests
 
-from .errors import ConnectionFailure
+from .auth import mode_for
+from .errors import ConnectionFailure, ConnectionUnusable
 from .models import Connection, ConnectionStatus, ErrorCode, GlobalConnection
-from .services.health import ConnectionUnusable, credentials_get
+from .services.health import credentials_get
 from .services.usage import usage_record
 
 
@@ -47,8 +48,6 @@ def resolve(connection, *, tenant=None):
 
 def use(connection, *, consumer: str, tenant=None) -> requests.Session:
     """Return a requests.Session signing requests with the connection's fresh credentials."""
-    from .auth import get_mode
-
     connection, tenant = resolve(connection, tenant=tenant)
     if connection.status == ConnectionStatus.REVOKED:
         raise ConnectionUnusable("This connection is revoked.")
@@ -57,7 +56,7 @@ def use(connection, *, consumer: str, tenant=None) -> requests.Session:
             ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."
         )
     credentials = credentials_get(connection=connection)
-    session = get_mode(connection.app.auth_mode).session(connection.app, connection.config, credentials)
+    session = mode_for(connection.app).session(connection.app, connection.config, credentials)
     usage_record(tenant=tenant, connection=connection, consumer=consumer)
     return session
 

@@ -1,50 +1,13 @@
-"""Connection failures and the words shown to people for each error code."""
+"""Connection failures: what went wrong (a code and a message safe to show), and provider text
+made safe to show. The words people read for each code are in presenters.py.
+"""
 
 import re
 
-from django.utils.translation import gettext_lazy as _
-
 from .models import ErrorCode
+from .presenters import explain
 
 MAX_PROVIDER_TEXT = 160
-
-EXPLANATIONS = {
-    ErrorCode.AUTHORIZATION_REJECTED: {
-        "title": _("Authorization rejected"),
-        "cause": _(
-            "The app did not grant access: the consent was denied or cancelled, the sign-in link "
-            "expired or was already used, or the app refused our request for access."
-        ),
-        "remedy": _(
-            "Click “Link an account” again and approve the access at the app. If it keeps "
-            "failing, ask a system administrator to check the app's OAuth client registration."
-        ),
-    },
-    ErrorCode.CONNECTION_EXPIRED: {
-        "title": _("Connection expired"),
-        "cause": _(
-            "The app no longer accepts this connection's credentials: the access was revoked at "
-            "the app, the password or key was changed, or the grant timed out."
-        ),
-        "remedy": _("Click “Re-authorize” to link the account again; the connection keeps its name and history."),
-    },
-    ErrorCode.TEST_FAILED: {
-        "title": _("Test failed"),
-        "cause": _(
-            "The app refused the credentials when we tried them: the key, password or account "
-            "details are wrong, or the account lacks the needed permission."
-        ),
-        "remedy": _("Check the values you typed (copy the key again from the app) and try again."),
-    },
-    ErrorCode.APP_UNAVAILABLE: {
-        "title": _("App unavailable"),
-        "cause": _(
-            "The app did not answer properly: it was down, too slow, returned a server error or "
-            "asked us to slow down."
-        ),
-        "remedy": _("Nothing is wrong with your credentials. Try again in a few minutes; checks retry on their own."),
-    },
-}
 
 
 class ConnectionFailure(Exception):
@@ -71,6 +34,10 @@ class ConnectionFailure(Exception):
         return explain(self.code)
 
 
+class ConnectionUnusable(Exception):
+    """The connection cannot be used, checked or refreshed (revoked, unpublished, no secret)."""
+
+
 class CallbackRejected(ConnectionFailure):
     """An OAuth callback that must not be acted on (missing, wrong, replayed or expired state)."""
 
@@ -80,15 +47,6 @@ class CallbackRejected(ConnectionFailure):
 
     def __reduce__(self):
         return (CallbackRejected, (self.message,))
-
-
-def explain(code) -> dict:
-    """Return the title, cause and remedy shown to people for an error code."""
-    try:
-        code = ErrorCode(code)
-    except ValueError:
-        return {"title": _("Error"), "cause": _("Something went wrong."), "remedy": _("Try again.")}
-    return dict(EXPLANATIONS[code])
 
 
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-\.~+/=]{24,}")

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -8,7 +9,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .scoping import TenantScopedManager
-
 
 # Vault purposes: a ciphertext opens only under the purpose it was sealed for.
 CREDENTIALS_PURPOSE = "connection"  # a connection's (and its global copies') credentials
@@ -34,6 +34,36 @@ class ErrorCode(models.TextChoices):
     CONNECTION_EXPIRED = "connection_expired", _("Connection expired")
     TEST_FAILED = "test_failed", _("Test failed")
     APP_UNAVAILABLE = "app_unavailable", _("App unavailable")
+
+
+class EventKind(models.TextChoices):
+    """What an Event of the audit timeline records; each kind is written by one service."""
+
+    ATTEMPT_STARTED = "attempt_started", _("Link started")
+    ATTEMPT_FAILED = "attempt_failed", _("Link failed")
+    ATTEMPT_CANCELLED = "attempt_cancelled", _("Re-authorization cancelled")
+    ATTEMPT_ABANDONED = "attempt_abandoned", _("Link abandoned")
+    ACCOUNT_DIFFERS = "reauthorization_account_differs", _("Provider reported a different account")
+    CREATED = "created", _("Created")
+    TESTED = "tested", _("Tested")
+    CHECKED = "checked", _("Checked")
+    REAUTHORIZED = "reauthorized", _("Re-authorized")
+    RENAMED = "renamed", _("Renamed")
+    REVOKED = "revoked", _("Revoked")
+    GRANT_REVOKED = "grant_revoked", _("Grant revoked at the app")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    ROTATION_DUE = "rotation_due", _("Rotation due")
+    ALERT_SENT = "alert_sent", _("Alert sent")
+    PUBLICATION_REQUESTED = "publication_requested", _("Publication requested")
+    PUBLICATION_WITHDRAWN = "publication_withdrawn", _("Publication request withdrawn")
+    PUBLICATION_REJECTED = "publication_rejected", _("Publication rejected")
+    PUBLISHED = "published", _("Published globally")
+    UNPUBLISHED = "unpublished", _("Unpublished")
+    API_TOKEN_CREATED = "api_token_created", _("API token created")
+    API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
+    WEBHOOK_UPDATED = "webhook_updated", _("Webhook saved")
+    WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", _("Webhook signing secret rotated")
+    WEBHOOK_REMOVED = "webhook_removed", _("Webhook removed")
 
 
 class Tenant(models.Model):
@@ -203,6 +233,15 @@ class BaseConnection(models.Model):
     def is_live(self) -> bool:
         return self.status != ConnectionStatus.REVOKED
 
+    def is_rotation_due(self, now=None) -> bool:
+        """Return whether the credentials are older than the rotation period (or were flagged)."""
+        if self.status == ConnectionStatus.REVOKED:
+            return False
+        if self.rotation_flagged_at:
+            return True
+        limit = (now or timezone.now()) - timedelta(days=settings.ROTATION_PERIOD_DAYS)
+        return bool(self.authorized_at and self.authorized_at < limit)
+
 
 class Connection(BaseConnection):
     """An authorized, tested, encrypted link from a tenant to one account of one app."""
@@ -236,6 +275,10 @@ class Connection(BaseConnection):
     def get_absolute_url(self):
         return reverse("connections:detail", args=[self.id])
 
+    def as_owner(self) -> dict:
+        """Return the keyword that ties an Event, HealthCheck or Usage row to this connection."""
+        return {"connection": self}
+
 
 class GlobalConnection(BaseConnection):
     """A copy of a tenant's connection approved for every tenant, read-only to them."""
@@ -249,6 +292,9 @@ class GlobalConnection(BaseConnection):
     published_at = models.DateTimeField(_("published at"), default=timezone.now)
     unpublished_at = models.DateTimeField(_("unpublished at"), null=True, blank=True)
 
+    objects = models.Manager()
+    all_objects = models.Manager()  # the same rows: every tenant sees global connections
+
     class Meta:
         ordering = ["name"]
         verbose_name = _("global connection")
@@ -260,6 +306,10 @@ class GlobalConnection(BaseConnection):
 
     def get_absolute_url(self):
         return reverse("connections:global_detail", args=[self.id])
+
+    def as_owner(self) -> dict:
+        """Return the keyword that ties an Event, HealthCheck or Usage row to this connection."""
+        return {"global_connection": self}
 
 
 class PublicationRequest(models.Model):
@@ -309,7 +359,7 @@ class Event(models.Model):
         GlobalConnection, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    kind = models.CharField(_("kind"), max_length=48)
+    kind = models.CharField(_("kind"), max_length=48, choices=EventKind.choices)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 

@@ -5,7 +5,13 @@ import json
 import requests
 
 from .auth import mode_for
-from .auth.base import join_url, render, retry_after_seconds, template_values, unavailable_from_exception
+from .auth.base import (
+    join_url,
+    render,
+    retry_after_seconds,
+    template_values,
+    unavailable_from_exception,
+)
 from .errors import ConnectionFailure, sanitize_provider_text
 from .models import ErrorCode
 

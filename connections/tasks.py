@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import locks
 from .errors import ConnectionFailure
 from .models import ConnectionStatus, ErrorCode, HealthCheck, Tenant
-from .services import alerts, health
+from .services import attempts, rotation, sweeps, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def backoff(retries: int, *, retry_after: float | None = None) -> float:
 def refresh_connection(self, kind: str, pk: str) -> str:
     """Refresh one connection's access token when still due (single-flight)."""
     try:
-        return health.refresh_one(kind, pk)
+        return sweeps.refresh_one(kind, pk)
     except ConnectionFailure as failure:
         if failure.code != ErrorCode.APP_UNAVAILABLE:
             return failure.code.value  # expired: recorded and alerted, nothing to retry
@@ -67,8 +67,8 @@ def refresh_connection(self, kind: str, pk: str) -> str:
 def check_connection(self, kind: str, pk: str, force: bool = False) -> str:
     """Check one connection when due; retry when its app's slots are full or the app is down."""
     try:
-        result = health.check_one(kind, pk, force=force)
-    except health.ChecksFull:
+        result = sweeps.check_one(kind, pk, force=force)
+    except sweeps.ChecksFull:
         raise self.retry(countdown=random.uniform(2, 15)) from None
     if not isinstance(result, HealthCheck):
         return result
@@ -94,7 +94,7 @@ def deliver_webhook(self, tenant_id: int, payload: dict) -> int:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    return alerts.webhook_deliver(tenant=tenant, payload=payload)
+    return webhooks.webhook_deliver(tenant=tenant, payload=payload)
 
 
 def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwargs) -> int:
@@ -121,9 +121,9 @@ def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwa
 
 @shared_task(acks_late=False)
 def refresh_due_tokens() -> int:
-    """Enqueue one refresh per OAuth2 connection (tenant and global) due within REFRESH_WINDOW."""
+    """Enqueue one refresh per connection (tenant and global) whose access token is due."""
     mark_ttl = max(settings.REFRESH_SWEEP_EVERY - 5, settings.REFRESH_SWEEP_EVERY * 0.9)
-    return _sweep("refresh", health.due_for_refresh(), refresh_connection, mark_ttl=mark_ttl)
+    return _sweep("refresh", sweeps.due_for_refresh(), refresh_connection, mark_ttl=mark_ttl)
 
 
 @shared_task(acks_late=False)
@@ -131,7 +131,7 @@ def check_connections() -> int:
     """Enqueue one check per connection due, spread over CHECK_SPREAD seconds."""
     spread = float(settings.CHECK_SPREAD)
     return _sweep(
-        "check", health.due_for_check(), check_connection,
+        "check", sweeps.due_for_check(), check_connection,
         mark_ttl=spread + settings.CHECK_SWEEP_EVERY,
         countdown=(lambda: random.uniform(0, spread)) if spread > 0 else None,
     )
@@ -141,13 +141,11 @@ def check_connections() -> int:
 def rotation_reminders() -> int:
     """Flag connections due for credential rotation and tell their tenants' admins."""
     with locks.lease("sweep:rotation", ttl=3600) as mine:
-        return alerts.rotation_reminders_send() if mine else 0
+        return rotation.rotation_reminders_send() if mine else 0
 
 
 @shared_task(acks_late=False)
 def abandon_stale_attempts() -> int:
     """Mark pending attempts past their lifetime as abandoned."""
-    from .services.attempts import attempts_abandon_stale
-
     with locks.lease("sweep:attempts", ttl=600) as mine:
-        return attempts_abandon_stale() if mine else 0
+        return attempts.attempts_abandon_stale() if mine else 0

@@ -24,10 +24,12 @@ from ..models import (
     Connection,
     ConnectionStatus,
     ErrorCode,
+    EventKind,
     HealthCheck,
 )
 from .connections import default_connection_name, name_taken, unique_name
 from .events import event_record
+from .health import connection_status_set
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def attempt_start(
             is_reauthorization=connection is not None,
         )
         event_record(
-            kind="attempt_started",
+            kind=EventKind.ATTEMPT_STARTED,
             connection=connection,
             tenant=tenant,
             actor=user,
@@ -241,7 +243,7 @@ def _attempt_fail(attempt: Attempt, failure: ConnectionFailure) -> Attempt:
     _destroy_pending(attempt)
     attempt.save(update_fields=["status", "error_code", "error_message", "state_hash", "completed_at", "pending_secret"])
     event_record(
-        kind="attempt_failed",
+        kind=EventKind.ATTEMPT_FAILED,
         connection=attempt.connection,
         tenant=attempt.tenant,
         actor=attempt.created_by,
@@ -257,29 +259,25 @@ def _expires_datetime(epoch) -> datetime | None:
 
 
 def _apply_credentials(connection, *, app, credentials, account_label, scopes, config, now) -> None:
-    """Store fresh, tested credentials on a connection and reset its health (caller saves)."""
+    """Store fresh, tested credentials on a connection (the caller saves it with its status)."""
     mode = mode_for(app)
     if connection.credentials_id:
         secret_replace(secret=connection.credentials, payload=credentials)
     else:
         connection.credentials = secret_seal(payload=credentials, purpose=CREDENTIALS_PURPOSE)
-    connection.status = ConnectionStatus.ACTIVE
     connection.account_label = account_label or connection.account_label
     connection.scopes = scopes
     connection.config = config
     connection.authorized_at = now
     connection.expires_at = _expires_datetime(mode.expires_at(credentials))
     connection.last_checked_at = now
-    connection.consecutive_failures = 0
-    connection.last_error_code = ""
-    connection.last_error_message = ""
     connection.rotation_flagged_at = None
     connection.version = (connection.version or 0) + 1
 
 
 def _record_test(connection, *, actor, account_label, duration_ms) -> None:
     HealthCheck.objects.create(connection=connection, kind=HealthCheck.Kind.TEST, ok=True, duration_ms=duration_ms)
-    event_record(kind="tested", connection=connection, actor=actor, detail={"ok": True, "account": account_label})
+    event_record(kind=EventKind.TESTED, connection=connection, actor=actor, detail={"ok": True, "account": account_label})
 
 
 def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *, duration_ms: int = 0) -> Attempt:
@@ -306,7 +304,7 @@ def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *,
                 attempt.expires_at = now + timedelta(seconds=settings.ATTEMPT_LIFETIME)
                 attempt.save(update_fields=["pending_secret", "account_label", "expires_at"])
                 event_record(
-                    kind="reauthorization_account_differs",
+                    kind=EventKind.ACCOUNT_DIFFERS,
                     connection=connection,
                     actor=actor,
                     detail={"attempt": str(attempt.id), "account": account_label, "previous_account": connection.account_label},
@@ -320,7 +318,6 @@ def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *,
             tenant=attempt.tenant,
             app=app,
             name=unique_name(tenant=attempt.tenant, app=app, name=attempt.name),
-            status=ConnectionStatus.ACTIVE,
             credentials=secret_seal(payload=credentials, purpose=CREDENTIALS_PURPOSE),
             config=attempt.config,
             scopes=scopes,
@@ -334,7 +331,7 @@ def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *,
         attempt.connection = connection
         _succeed_attempt_row(attempt, account_label, now)
         event_record(
-            kind="created",
+            kind=EventKind.CREATED,
             connection=connection,
             actor=actor,
             detail={"attempt": str(attempt.id), "app": app.slug, "account": account_label, "scopes": scopes},
@@ -359,13 +356,15 @@ def _succeed_attempt_row(attempt: Attempt, account_label: str, now) -> None:
 def _reauthorize(connection, *, attempt, credentials, account_label, scopes, actor, now, duration_ms=0, previous_account=None):
     _apply_credentials(connection, app=attempt.app, credentials=credentials, account_label=account_label,
                        scopes=scopes, config=attempt.config, now=now)
-    connection.save()
+    connection_status_set(
+        connection, status=ConnectionStatus.ACTIVE, via=EventKind.REAUTHORIZED, actor=actor, failures=0
+    )
     _succeed_attempt_row(attempt, account_label, now)
     _record_test(connection, actor=actor, account_label=account_label, duration_ms=duration_ms)
     detail = {"attempt": str(attempt.id), "account": connection.account_label, "scopes": scopes}
     if previous_account:
         detail["previous_account"] = previous_account
-    event_record(kind="reauthorized", connection=connection, actor=actor, detail=detail)
+    event_record(kind=EventKind.REAUTHORIZED, connection=connection, actor=actor, detail=detail)
 
 
 def attempt_awaits_account_confirmation(attempt: Attempt) -> bool:
@@ -407,7 +406,7 @@ def attempt_cancel(*, attempt: Attempt, actor) -> Attempt:
         if attempt.status != Attempt.Status.PENDING:
             return attempt
         _abandon(attempt)
-        event_record(kind="attempt_cancelled", connection=attempt.connection, tenant=attempt.tenant, actor=actor,
+        event_record(kind=EventKind.ATTEMPT_CANCELLED, connection=attempt.connection, tenant=attempt.tenant, actor=actor,
                      detail={"attempt": str(attempt.id)})
     return attempt
 
@@ -429,7 +428,7 @@ def attempts_abandon_stale(*, now=None) -> int:
                 continue
             _abandon(attempt)
             event_record(
-                kind="attempt_abandoned",
+                kind=EventKind.ATTEMPT_ABANDONED,
                 connection=attempt.connection,
                 tenant=attempt.tenant,
                 detail={"attempt": str(attempt.id), "app": attempt.app.slug},

@@ -10,8 +10,9 @@ from vault.services import VaultError, secret_destroy, secret_open
 
 from ..auth import mode_for
 from ..errors import ConnectionFailure
-from ..models import CREDENTIALS_PURPOSE, Connection, ConnectionStatus, GlobalConnection
+from ..models import CREDENTIALS_PURPOSE, Connection, ConnectionStatus, EventKind, GlobalConnection
 from .events import event_record
+from .health import connection_status_set
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def connection_rename(*, connection: Connection, name: str, actor) -> Connection
         previous = connection.name
         connection.name = name
         connection.save(update_fields=["name", "updated_at"])
-        event_record(kind="renamed", connection=connection, actor=actor, detail={"from": previous, "to": name})
+        event_record(kind=EventKind.RENAMED, connection=connection, actor=actor, detail={"from": previous, "to": name})
     return connection
 
 
@@ -137,12 +138,11 @@ def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = F
             return connection
         secret = connection.credentials if connection.credentials_id else None
         keep_secret = bool(shared) or shared_global_connections(connection).exists()
-        connection.status = ConnectionStatus.REVOKED
         connection.revoked_at = timezone.now()
         if secret is not None and not keep_secret:
             connection.credentials = None
         connection.version = (connection.version or 0) + 1
-        connection.save()
+        connection_status_set(connection, status=ConnectionStatus.REVOKED, via=EventKind.REVOKED, actor=actor)
         if secret is not None and not keep_secret:
             secret_destroy(secret=secret)
         detail = {"provider_revocation": provider, "stored_credentials": "kept_for_global" if keep_secret else "destroyed"}
@@ -150,6 +150,6 @@ def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = F
             detail["message"] = warning
         if shared:
             detail["global_connections"] = shared
-        event_record(kind="revoked", connection=connection, actor=actor, detail=detail)
+        event_record(kind=EventKind.REVOKED, connection=connection, actor=actor, detail=detail)
     connection.revocation_warning = warning
     return connection

@@ -1,6 +1,6 @@
 """The audit timeline: one Event per thing that happened to a connection."""
 
-from ..models import Event
+from ..models import Event, EventKind
 
 # Keys that would mean a secret is about to be written into an Event.
 FORBIDDEN_DETAIL_KEYS = frozenset(
@@ -22,8 +22,11 @@ def _check_detail(detail, path="detail"):
             _check_detail(value, f"{path}[{index}]")
 
 
-def event_record(*, kind: str, connection=None, global_connection=None, tenant=None, actor=None, detail=None) -> Event:
+def event_record(
+    *, kind: str, connection=None, global_connection=None, tenant=None, actor=None, detail=None
+) -> Event:
     """Write one Event; tenant defaults to the connection's, actor None means the system."""
+    kind = EventKind(kind)  # an unknown kind is a bug: every kind has its words (presenters.py)
     detail = dict(detail or {})
     _check_detail(detail)
     tenant_id = tenant.pk if tenant is not None else None

@@ -9,22 +9,39 @@ copy at the provider kills the grant for the source too.
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, HealthCheck, PublicationRequest
+from vault.models import Secret
+from vault.services import VaultError, secret_destroy, secret_open
+
+from ..auth import mode_for
+from ..errors import ConnectionFailure, ConnectionUnusable
+from ..models import (
+    CREDENTIALS_PURPOSE,
+    Connection,
+    ConnectionStatus,
+    ErrorCode,
+    EventKind,
+    GlobalConnection,
+    HealthCheck,
+    PublicationRequest,
+)
 from .events import event_record
+from .health import connection_check, connection_status_set
 
 logger = logging.getLogger(__name__)
 
 # Fields copied from a tenant's connection into its global copy (credentials: the same Secret).
+# Only an active connection that has just passed its check is published, so the copy starts
+# active with no failures: the status and its counters are not copied (health.py writes them).
 COPIED_FIELDS = (
-    "app_id", "name", "status", "credentials_id", "config", "scopes", "account_label", "authorized_at",
-    "expires_at", "last_refreshed_at", "last_checked_at", "consecutive_failures", "last_error_code",
-    "last_error_message", "rotation_flagged_at", "version",
+    "app_id", "name", "credentials_id", "config", "scopes", "account_label", "authorized_at",
+    "expires_at", "last_refreshed_at", "last_checked_at", "rotation_flagged_at", "version",
 )
 
 
@@ -59,7 +76,7 @@ def publication_request_create(*, connection: Connection, user, reason: str) -> 
                 connection=connection, requested_by=user, reason=reason
             )
             event_record(
-                kind="publication_requested", connection=connection, actor=user,
+                kind=EventKind.PUBLICATION_REQUESTED, connection=connection, actor=user,
                 detail={"request": publication_request.pk, "reason": reason[:200]},
             )
     except IntegrityError:
@@ -81,18 +98,13 @@ def publication_withdraw(*, publication_request: PublicationRequest, user) -> Pu
         locked.status = PublicationRequest.Status.WITHDRAWN
         locked.save(update_fields=["status"])
         event_record(
-            kind="publication_withdrawn", connection=locked.connection, actor=user, detail={"request": locked.pk}
+            kind=EventKind.PUBLICATION_WITHDRAWN, connection=locked.connection, actor=user, detail={"request": locked.pk}
         )
     return locked
 
 
 def _recheck(connection, reviewer):
     """Check the connection now; return a safe reason when it is not fit to publish, else None."""
-    from vault.services import VaultError
-
-    from ..errors import ConnectionFailure
-    from .health import ConnectionUnusable, connection_check
-
     try:
         check = connection_check(connection=connection, actor=reviewer)
     except ConnectionUnusable as unusable:
@@ -156,11 +168,11 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
         locked.global_connection = global_connection
         locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "global_connection"])
         event_record(
-            kind="published", connection=connection, actor=reviewer,
+            kind=EventKind.PUBLISHED, connection=connection, actor=reviewer,
             detail={"request": locked.pk, "global_connection": str(global_connection.pk)},
         )
         event_record(
-            kind="published", global_connection=global_connection, actor=reviewer,
+            kind=EventKind.PUBLISHED, global_connection=global_connection, actor=reviewer,
             detail={
                 "request": locked.pk, "source_connection": str(connection.pk),
                 "source_tenant": connection.tenant.slug,
@@ -187,7 +199,7 @@ def publication_reject(*, publication_request: PublicationRequest, reviewer, not
         locked.review_note = note
         locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
         event_record(
-            kind="publication_rejected", connection=locked.connection, actor=reviewer,
+            kind=EventKind.PUBLICATION_REJECTED, connection=locked.connection, actor=reviewer,
             detail={"request": locked.pk, "reason": note[:200]},
         )
         transaction.on_commit(lambda: _tell_requester(locked, "rejected"))
@@ -215,8 +227,6 @@ def _tell_requester(publication_request, outcome):
 
 def _tell_reviewers(publication_request):
     """Email the system administrators who may review publication requests."""
-    from django.contrib.auth import get_user_model
-
     reviewers = (
         get_user_model()
         .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
@@ -244,8 +254,6 @@ def _tell_reviewers(publication_request):
 
 def global_check(*, global_connection: GlobalConnection, actor=None) -> HealthCheck:
     """Check a global connection now (refreshing first when due); return the HealthCheck."""
-    from .health import ConnectionUnusable, connection_check
-
     try:
         return connection_check(connection=global_connection, actor=actor)
     except ConnectionUnusable as unusable:
@@ -260,21 +268,16 @@ def global_unpublish(*, global_connection: GlobalConnection, actor) -> GlobalCon
             return locked
         locked.unpublished_at = timezone.now()
         locked.save(update_fields=["unpublished_at", "updated_at"])
-        event_record(kind="unpublished", global_connection=locked, actor=actor)
+        event_record(kind=EventKind.UNPUBLISHED, global_connection=locked, actor=actor)
         source = locked.source_connection_id and Connection.all_objects.filter(pk=locked.source_connection_id).first()
         if source:
-            event_record(kind="unpublished", connection=source, actor=actor, detail={"global_connection": str(locked.pk)})
+            event_record(kind=EventKind.UNPUBLISHED, connection=source, actor=actor, detail={"global_connection": str(locked.pk)})
     global_connection.refresh_from_db()
     return locked
 
 
 def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnection:
     """Revoke the shared grant at the provider: the copy is revoked and the source expires."""
-    from vault.services import VaultError, secret_open
-
-    from ..auth import get_mode
-    from ..errors import ConnectionFailure
-
     with transaction.atomic():
         locked = GlobalConnection.objects.select_for_update(of=("self",)).select_related("app", "credentials").get(
             pk=global_connection.pk
@@ -285,20 +288,22 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
         provider_error = ""
         if locked.credentials_id is not None:
             try:
-                credentials = secret_open(secret=locked.credentials, purpose="connection")
-                get_mode(locked.app.auth_mode).revoke(locked.app, locked.config, credentials)
+                credentials = secret_open(secret=locked.credentials, purpose=CREDENTIALS_PURPOSE)
+                mode_for(locked.app).revoke(locked.app, locked.config, credentials)
             except (ConnectionFailure, VaultError, NotImplementedError) as error:
                 provider_error = getattr(error, "message", "") or "revocation failed at the provider"
                 logger.warning("Revocation of global connection %s at the provider failed: %s", locked.pk, provider_error)
         now = timezone.now()
         secret_id = locked.credentials_id
-        locked.status = ConnectionStatus.REVOKED
         locked.revoked_at = now
         locked.unpublished_at = locked.unpublished_at or now
         locked.credentials = None
-        locked.save(update_fields=["status", "revoked_at", "unpublished_at", "credentials", "updated_at"])
+        connection_status_set(
+            locked, status=ConnectionStatus.REVOKED, via=EventKind.REVOKED, actor=actor,
+            fields=["revoked_at", "unpublished_at", "credentials"],
+        )
         event_record(
-            kind="revoked", global_connection=locked, actor=actor,
+            kind=EventKind.REVOKED, global_connection=locked, actor=actor,
             detail={"at_provider": True, **({"provider_error": provider_error} if provider_error else {})},
         )
         if secret_id is not None:
@@ -310,19 +315,19 @@ def global_revoke(*, global_connection: GlobalConnection, actor) -> GlobalConnec
 
 def _release_dead_grant(secret_id, global_connection, actor):
     """Expire the live rows that held the revoked grant; destroy the Secret when none is left."""
-    from vault.models import Secret
-    from vault.services import secret_destroy
-
     holders = Connection.all_objects.select_for_update().filter(credentials_id=secret_id)
     live = [row for row in holders if row.status != ConnectionStatus.REVOKED]
     for source in live:
         # The source holds the same, now dead, grant: it must be re-authorized.
-        source.status = ConnectionStatus.EXPIRED
-        source.last_error_code = ErrorCode.CONNECTION_EXPIRED
-        source.last_error_message = "The grant was revoked at the provider by a system administrator."
-        source.save(update_fields=["status", "last_error_code", "last_error_message", "updated_at"])
+        connection_status_set(
+            source, status=ConnectionStatus.EXPIRED, via=EventKind.GRANT_REVOKED, actor=actor, fields=[],
+            failure=ConnectionFailure(
+                ErrorCode.CONNECTION_EXPIRED,
+                "The grant was revoked at the provider by a system administrator.",
+            ),
+        )
         event_record(
-            kind="grant_revoked", connection=source, actor=actor,
+            kind=EventKind.GRANT_REVOKED, connection=source, actor=actor,
             detail={"global_connection": str(global_connection.pk), "by": "system administrator"},
         )
     other_copies = GlobalConnection.objects.filter(credentials_id=secret_id).exclude(status=ConnectionStatus.REVOKED)

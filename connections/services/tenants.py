@@ -6,7 +6,8 @@ from django.db import transaction
 
 from vault.services import secret_destroy, secret_replace, secret_seal
 
-from ..models import Event, Tenant
+from ..models import WEBHOOK_PURPOSE, EventKind, Tenant
+from .events import event_record
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
@@ -16,7 +17,7 @@ def tenant_webhook_set(*, tenant: Tenant, url: str, actor) -> str | None:
     """Save the webhook URL; return a new signing secret (to show once) when none existed yet."""
     tenant.webhook_url = url
     tenant.save(update_fields=["webhook_url"])
-    Event.all_objects.create(tenant=tenant, actor=actor, kind="webhook_updated", detail={"url": url})
+    event_record(kind=EventKind.WEBHOOK_UPDATED, tenant=tenant, actor=actor, detail={"url": url})
     if url and tenant.webhook_secret_id is None:
         return tenant_webhook_secret_rotate(tenant=tenant, actor=actor)
     return None
@@ -27,11 +28,11 @@ def tenant_webhook_secret_rotate(*, tenant: Tenant, actor) -> str:
     """Generate a new webhook signing secret, seal it (purpose "webhook") and return it once."""
     value = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
     if tenant.webhook_secret_id is None:
-        tenant.webhook_secret = secret_seal(payload={"secret": value}, purpose="webhook")
+        tenant.webhook_secret = secret_seal(payload={"secret": value}, purpose=WEBHOOK_PURPOSE)
         tenant.save(update_fields=["webhook_secret"])
     else:
         secret_replace(secret=tenant.webhook_secret, payload={"secret": value})
-    Event.all_objects.create(tenant=tenant, actor=actor, kind="webhook_secret_rotated", detail={})
+    event_record(kind=EventKind.WEBHOOK_SECRET_ROTATED, tenant=tenant, actor=actor)
     return value
 
 
@@ -44,4 +45,4 @@ def tenant_webhook_clear(*, tenant: Tenant, actor) -> None:
     tenant.save(update_fields=["webhook_url", "webhook_secret"])
     if secret is not None:
         secret_destroy(secret=secret)
-    Event.all_objects.create(tenant=tenant, actor=actor, kind="webhook_removed", detail={})
+    event_record(kind=EventKind.WEBHOOK_REMOVED, tenant=tenant, actor=actor)

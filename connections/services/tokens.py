@@ -6,7 +6,8 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import ApiToken, Event, Tenant
+from ..models import ApiToken, EventKind, Tenant
+from .events import event_record
 
 TOKEN_PREFIX = "act_"
 PREFIX_CHARS = 12  # "act_" + 8 characters: enough to recognise a token in a list
@@ -29,8 +30,9 @@ def api_token_create(*, tenant: Tenant, name: str, actor) -> tuple[ApiToken, str
         prefix=raw[:PREFIX_CHARS],
         created_by=actor,
     )
-    Event.all_objects.create(
-        tenant=tenant, actor=actor, kind="api_token_created", detail={"name": token.name, "prefix": token.prefix}
+    event_record(
+        kind=EventKind.API_TOKEN_CREATED, tenant=tenant, actor=actor,
+        detail={"name": token.name, "prefix": token.prefix},
     )
     return token, raw
 
@@ -41,10 +43,8 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        Event.all_objects.create(
-            tenant_id=token.tenant_id,
-            actor=actor,
-            kind="api_token_revoked",
+        event_record(
+            kind=EventKind.API_TOKEN_REVOKED, tenant=token.tenant, actor=actor,
             detail={"name": token.name, "prefix": token.prefix},
         )
     return token

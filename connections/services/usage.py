@@ -7,7 +7,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import Connection, GlobalConnection, Tenant, Usage
-from .health import rows
 
 MAX_CONSUMER = 200
 
@@ -24,8 +23,7 @@ def usage_record(
     """Count one use of connection by consumer on behalf of tenant (the using tenant)."""
     if isinstance(connection, Connection) and connection.tenant_id != tenant.pk:
         raise ValueError("A tenant's connection can only be used by that tenant.")
-    is_global = isinstance(connection, GlobalConnection)
-    owner = {"global_connection": connection} if is_global else {"connection": connection}
+    owner = connection.as_owner()
     consumer = consumer_name(consumer)
     now = timezone.now()
     mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
@@ -37,6 +35,6 @@ def usage_record(
                 )
         except IntegrityError:  # a concurrent first use created it
             mine.update(count=F("count") + 1, last_used_at=now)
-    rows(type(connection)).filter(pk=connection.pk).update(last_used_at=now)
+    type(connection).all_objects.filter(pk=connection.pk).update(last_used_at=now)
     connection.last_used_at = now
     return mine.get()

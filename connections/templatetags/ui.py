@@ -7,6 +7,8 @@ from django.template.loader_tags import BLOCK_CONTEXT_KEY
 from django.templatetags.static import static
 from django.utils.html import format_html
 
+from connections.presenters import explain
+
 register = template.Library()
 
 # status value -> (badge modifier, label). Connection, attempt and publication statuses.
@@ -25,50 +27,6 @@ BADGES = {
     "unpublished": ("revoked", "Unpublished"),
     "rotation_due": ("warning", "Rotation due"),
 }
-
-# Used until connections.errors.explain exists; the same words as the design.
-FALLBACK_EXPLANATIONS = {
-    "authorization_rejected": {
-        "title": "Authorization rejected",
-        "cause": "The app refused the authorization: access was denied, or the request was invalid or expired.",
-        "remedy": "Try again and approve access at the app. If it keeps failing, check the app's OAuth client settings.",
-    },
-    "connection_expired": {
-        "title": "Connection expired",
-        "cause": "The app no longer accepts the stored grant: it was revoked at the app, or the refresh token expired.",
-        "remedy": "Re-authorize the connection to link the account again.",
-    },
-    "test_failed": {
-        "title": "Test failed",
-        "cause": "The app rejected the credentials when we tried them (for example a wrong API key or password).",
-        "remedy": "Check the credentials and the account's permissions at the app, then try again.",
-    },
-    "app_unavailable": {
-        "title": "App unavailable",
-        "cause": "The app did not answer properly: it timed out, returned a server error, or is rate limiting us.",
-        "remedy": "Nothing to do for now: we retry automatically. Use Check to try again now.",
-    },
-}
-
-
-def explain(code):
-    """Return {"title", "cause", "remedy"} for an error code (connections.errors when available)."""
-    code = str(code or "")
-    try:
-        from connections.errors import explain as errors_explain
-    except ImportError:
-        errors_explain = None
-    if errors_explain is not None:
-        try:
-            info = errors_explain(code)
-        except (KeyError, ValueError):
-            info = None
-        if info:
-            return info
-    return FALLBACK_EXPLANATIONS.get(
-        code,
-        {"title": code.replace("_", " ").capitalize() or "Error", "cause": "", "remedy": ""},
-    )
 
 
 def _hue(text: str) -> int:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from connections.models import ConnectionStatus, Event, Role
-from connections.services import alerts
+from connections.services import rotation, webhooks
 from connections.services.health import connection_check
 from connections.services.tenants import tenant_webhook_set
 
@@ -57,13 +57,13 @@ def test_signature_round_trip_and_tampering():
     import time
 
     now = int(time.time())
-    signature = alerts.sign(secret="whsec_x", timestamp=now, body=body)
+    signature = webhooks.sign(secret="whsec_x", timestamp=now, body=body)
     assert signature.startswith("sha256=") and len(signature) == 7 + 64
-    assert alerts.verify(secret="whsec_x", timestamp=str(now), body=body, signature=signature)
-    assert not alerts.verify(secret="whsec_x", timestamp=str(now), body=b'{"a":2}', signature=signature)
-    assert not alerts.verify(secret="whsec_y", timestamp=str(now), body=body, signature=signature)
-    assert not alerts.verify(secret="whsec_x", timestamp=str(now - 3600), body=body,
-                             signature=alerts.sign(secret="whsec_x", timestamp=now - 3600, body=body))
+    assert webhooks.verify(secret="whsec_x", timestamp=str(now), body=body, signature=signature)
+    assert not webhooks.verify(secret="whsec_x", timestamp=str(now), body=b'{"a":2}', signature=signature)
+    assert not webhooks.verify(secret="whsec_y", timestamp=str(now), body=body, signature=signature)
+    assert not webhooks.verify(secret="whsec_x", timestamp=str(now - 3600), body=body,
+                             signature=webhooks.sign(secret="whsec_x", timestamp=now - 3600, body=body))
 
 
 def test_webhook_signed_retried_and_sent_once_per_transition(sandbox, tenant, admin_member, receiver):
@@ -83,7 +83,7 @@ def test_webhook_signed_retried_and_sent_once_per_transition(sandbox, tenant, ad
     first, second = receiver.received
     assert first[1] == second[1]  # the same payload, redelivered
     headers, body = second
-    assert alerts.verify(
+    assert webhooks.verify(
         secret=secret, timestamp=headers["X-AppConnections-Timestamp"], body=body,
         signature=headers["X-AppConnections-Signature"],
     )
@@ -126,8 +126,8 @@ def test_rotation_reminders_flag_once_and_tell_admins_once(sandbox, tenant, make
                           authorized_at=timezone.now() - dt.timedelta(days=91))
     young = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key},
                             authorized_at=timezone.now() - dt.timedelta(days=10))
-    assert alerts.rotation_reminders_send() == 1
-    assert alerts.rotation_reminders_send() == 0
+    assert rotation.rotation_reminders_send() == 1
+    assert rotation.rotation_reminders_send() == 0
     old.refresh_from_db()
     young.refresh_from_db()
     assert old.rotation_flagged_at is not None and young.rotation_flagged_at is None

@@ -8,13 +8,9 @@ from django.core import mail
 
 from connections.errors import ConnectionFailure
 from connections.models import ConnectionStatus, ErrorCode, Event, HealthCheck, Role
-from connections.services.health import (
-    connection_check,
-    connection_refresh,
-    credentials_get,
-    refresh_due,
-    refresh_one,
-)
+from connections.services.health import connection_check, connection_refresh, credentials_get
+from connections.services.refresh import refresh_due
+from connections.services.sweeps import refresh_one
 from connections.tasks import backoff
 
 from .bg_support import (
@@ -244,7 +240,7 @@ def test_history_is_bounded(sandbox, tenant, settings):
 
 
 def test_revoked_connection_is_not_checked(sandbox, tenant):
-    from connections.services.health import ConnectionUnusable
+    from connections.errors import ConnectionUnusable
 
     conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key}, status=ConnectionStatus.REVOKED)
     with pytest.raises(ConnectionUnusable):

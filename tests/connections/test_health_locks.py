@@ -8,7 +8,7 @@ from celery.exceptions import Retry
 
 from connections import locks
 from connections.models import ConnectionStatus, HealthCheck
-from connections.services import health
+from connections.services import sweeps
 from connections.tasks import check_connection
 
 from .bg_support import api_key_app, make_connection
@@ -76,12 +76,12 @@ def test_full_app_slots_make_the_check_task_retry_later(sandbox, tenant, setting
     conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key})
     with locks.semaphore(f"checks:app:{conn.app_id}", slots=1) as held:
         assert held
-        with pytest.raises(health.ChecksFull):
-            health.check_one("connection", str(conn.pk), slot_wait=0.1)
+        with pytest.raises(sweeps.ChecksFull):
+            sweeps.check_one("connection", str(conn.pk), slot_wait=0.1)
         with pytest.raises(Retry):
             check_connection.apply(args=("connection", str(conn.pk)), throw=True)
     assert not HealthCheck.objects.filter(connection=conn).exists()
-    assert isinstance(health.check_one("connection", str(conn.pk)), HealthCheck)
+    assert isinstance(sweeps.check_one("connection", str(conn.pk)), HealthCheck)
 
 
 def test_check_task_confirms_a_transient_failure_up_to_the_threshold(sandbox, tenant, settings):
@@ -97,9 +97,9 @@ def test_check_task_confirms_a_transient_failure_up_to_the_threshold(sandbox, te
 def test_a_second_checker_of_the_same_connection_skips(sandbox, tenant):
     conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key})
     with locks.lease(f"check:{conn.pk}", ttl=30):
-        assert health.check_one("connection", str(conn.pk)) == "busy"
-    assert isinstance(health.check_one("connection", str(conn.pk)), HealthCheck)
-    assert health.check_one("connection", str(conn.pk)) == "fresh"
+        assert sweeps.check_one("connection", str(conn.pk)) == "busy"
+    assert isinstance(sweeps.check_one("connection", str(conn.pk)), HealthCheck)
+    assert sweeps.check_one("connection", str(conn.pk)) == "fresh"
 
 
 def test_refresh_task_retries_no_sooner_than_retry_after(sandbox, tenant):

@@ -267,7 +267,7 @@ def test_revoking_the_source_keeps_the_grant_alive_for_the_global_copy(connectio
 
 
 def test_maintenance_sweeps_cover_published_global_connections(connection, reviewer, api):
-    from connections.services.health import due_for_check
+    from connections.services.sweeps import due_for_check
 
     global_connection = publish(connection, reviewer=reviewer)
     GlobalConnection.objects.filter(pk=global_connection.pk).update(last_checked_at=None)

@@ -6,7 +6,7 @@ import pytest
 
 import connections
 from connections.models import ConnectionStatus, Usage
-from connections.services.health import ConnectionUnusable
+from connections.errors import ConnectionUnusable
 from connections.services.tokens import api_token_create
 from vault.services import secret_replace
 

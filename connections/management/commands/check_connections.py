@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from connections.models import HealthCheck
-from connections.services import health
+from connections.services import sweeps
 
 
 class Command(BaseCommand):
@@ -21,12 +21,12 @@ class Command(BaseCommand):
     def handle(self, *args, everything=False, quiet=False, **options):
         ok = failed = skipped = 0
         wait = float(settings.HTTP_TIMEOUT) * 3 + 30
-        refs = tqdm(health.due_for_check(everything=everything), desc="Checking", unit=" connections",
+        refs = tqdm(sweeps.due_for_check(everything=everything), desc="Checking", unit=" connections",
                     file=sys.stderr, disable=quiet, mininterval=1.0)
         for kind, pk in refs:
             try:
-                result = health.check_one(kind, pk, force=everything, slot_wait=wait)
-            except health.ChecksFull:
+                result = sweeps.check_one(kind, pk, force=everything, slot_wait=wait)
+            except sweeps.ChecksFull:
                 skipped += 1
                 continue
             if not isinstance(result, HealthCheck):

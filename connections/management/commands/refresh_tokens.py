@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from connections.errors import ConnectionFailure
-from connections.services import health
+from connections.services import refresh, sweeps
 
 
 class Command(BaseCommand):
@@ -17,12 +17,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, quiet=False, **options):
         refreshed = failed = fresh = busy = 0
-        refs = tqdm(health.due_for_refresh(), desc="Refreshing", unit=" connections", file=sys.stderr,
+        refs = tqdm(sweeps.due_for_refresh(), desc="Refreshing", unit=" connections", file=sys.stderr,
                     disable=quiet, mininterval=1.0)
         for kind, pk in refs:
             try:
-                outcome = health.refresh_one(kind, pk)
-            except health.RefreshBusy:
+                outcome = sweeps.refresh_one(kind, pk)
+            except refresh.RefreshBusy:
                 busy += 1
             except ConnectionFailure as failure:
                 failed += 1

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from connections import locks
-from connections.services.alerts import rotation_reminders_send
+from connections.services.rotation import rotation_reminders_send
 
 
 class Command(BaseCommand):
