@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views_tenant
+from .views import tenant as views_tenant
 
 app_name = "tenants"
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_global, views_publication
+from .views import attempts as views, global_connections as views_global, publication as views_publication
 
 app_name = "connections"
 

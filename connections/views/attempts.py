@@ -24,15 +24,15 @@ from catalog.models import App, OAuthClient
 from catalog.presenters import setup_step_items
 from catalog.views import render_picker
 
-from . import selectors
-from .auth import mode_for
-from .errors import ConnectionFailure, explain
-from .forms import FIELD_PREFIX, HISTORY, ConnectionFilterForm, ConnectionWindowForm, RenameForm, RevokeForm
-from .models import Attempt, Connection, ConnectionStatus, Role, Usage
-from .permissions import can_manage, tenant_required
-from .services import attempts as attempt_services
-from .services import connections as connection_services
-from .services import health as health_services
+from .. import selectors
+from ..auth import mode_for
+from ..errors import ConnectionFailure, explain
+from ..forms import FIELD_PREFIX, HISTORY, ConnectionFilterForm, ConnectionWindowForm, RenameForm, RevokeForm
+from ..models import Attempt, Connection, ConnectionStatus, Role, Usage
+from ..permissions import can_manage, tenant_required
+from ..services import attempts as attempt_services
+from ..services import connections as connection_services
+from ..services import health as health_services
 
 CREATORS = (Role.ADMIN, Role.OPERATOR)
 PAGE_SIZE = 25

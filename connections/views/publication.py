@@ -7,11 +7,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import selectors
-from .models import ConnectionStatus, PublicationRequest, Role
-from .permissions import tenant_required
-from .services import publication as publication_services
-from .services.publication import PublicationError
+from .. import selectors
+from ..models import ConnectionStatus, PublicationRequest, Role
+from ..permissions import tenant_required
+from ..services import publication as publication_services
+from ..services.publication import PublicationError
 
 
 class PublicationRequestForm(forms.Form):

@@ -10,11 +10,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .middleware import SESSION_KEY
-from .models import ApiToken, Member, Role
-from .permissions import tenant_required
-from .services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
-from .services.tokens import api_token_create, api_token_revoke
+from ..middleware import SESSION_KEY
+from ..models import ApiToken, Member, Role
+from ..permissions import tenant_required
+from ..services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
+from ..services.tokens import api_token_create, api_token_revoke
 
 
 class TokenCreateForm(forms.Form):
