@@ -1,7 +1,6 @@
-"""Reads of the catalog: visible apps with the tenant's connection counts, in constant queries."""
+"""Reads of the catalog: visible apps, their categories and whether they can be linked."""
 
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import Http404
 
 from .models import App, OAuthClient
 
@@ -10,42 +9,27 @@ def _configured():
     return Exists(OAuthClient.objects.filter(app=OuterRef("pk"), client_secret__isnull=False))
 
 
-def app_list_for_tenant(*, tenant, q: str = "", category: str = "", auth_mode: str = ""):
-    """Return visible apps annotated with `connection_count` (the tenant's live connections)
-    and `has_client` (an OAuth client is registered), in one query."""
-    apps = App.objects.visible().annotate(
-        connection_count=Count(
-            "connections",
-            filter=Q(connections__tenant=tenant) & ~Q(connections__status="revoked"),
-        ),
-        has_client=_configured(),
-    )
-    if q:
-        apps = apps.filter(Q(name__icontains=q) | Q(slug__icontains=q.replace(" ", "-")))
-    if category:
-        apps = apps.filter(category=category)
-    if auth_mode:
-        apps = apps.filter(auth_mode=auth_mode)
-    return apps.order_by("name")
-
-
-def category_counts(*, q: str = "", auth_mode: str = "") -> dict:
-    """Return {category: number of visible apps} for the filter chips, in one query."""
+def _searched(*, q: str, auth_mode: str):
     apps = App.objects.visible()
     if q:
         apps = apps.filter(Q(name__icontains=q) | Q(slug__icontains=q.replace(" ", "-")))
     if auth_mode:
         apps = apps.filter(auth_mode=auth_mode)
-    rows = apps.order_by().values("category").annotate(n=Count("pk"))
+    return apps
+
+
+def app_list(*, q: str = "", category: str = "", auth_mode: str = ""):
+    """Return visible apps annotated with `has_client` (an OAuth client is registered)."""
+    apps = _searched(q=q, auth_mode=auth_mode).annotate(has_client=_configured())
+    if category:
+        apps = apps.filter(category=category)
+    return apps.order_by("name")
+
+
+def category_counts(*, q: str = "", auth_mode: str = "") -> dict:
+    """Return {category: number of visible apps} for the filter chips, in one query."""
+    rows = _searched(q=q, auth_mode=auth_mode).order_by().values("category").annotate(n=Count("pk"))
     return {row["category"]: row["n"] for row in rows}
-
-
-def app_get_visible(*, slug: str, tenant) -> App:
-    """Return one visible app with its annotations, or raise Http404 (disabled apps included)."""
-    app = app_list_for_tenant(tenant=tenant).filter(slug=slug).first()
-    if app is None:
-        raise Http404("No such app in the catalog.")
-    return app
 
 
 def app_is_configured(app: App) -> bool:

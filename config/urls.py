@@ -10,7 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connections:list", permanent=False)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("catalog/", include("catalog.urls")),
+    path("catalog/", include("connections.catalog_urls")),
     path("connections/", include("connections.urls")),
     path("api/", include("connections.api_urls")),
     path("tenants/", include("connections.tenant_urls")),

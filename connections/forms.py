@@ -1,20 +1,15 @@
-"""Forms of the connection pages: the connection window, rename, revoke and the list filters."""
+"""Every form of the dashboard: the connection window, rename, revoke, the list filters, the
+publication request, API tokens and the tenant's webhook."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .auth import mode_for
-from .models import Connection, ConnectionStatus
+from .models import ConnectionStatus
+from .selectors import connection_name_taken
 
 FIELD_PREFIX = "field_"
 HISTORY = "history"  # the list filter that shows revoked connections
-
-
-def _name_taken(*, tenant, app, name, exclude_pk=None) -> bool:
-    live = Connection.objects.for_tenant(tenant).filter(app=app, name=name).exclude(status=ConnectionStatus.REVOKED)
-    if exclude_pk is not None:
-        live = live.exclude(pk=exclude_pk)
-    return live.exists()
 
 
 def _name_taken_message(app, name):
@@ -100,7 +95,7 @@ class ConnectionWindowForm(forms.Form):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        if _name_taken(tenant=self.tenant, app=self.app, name=name):
+        if connection_name_taken(tenant=self.tenant, app=self.app, name=name):
             raise forms.ValidationError(_name_taken_message(self.app, name))
         return name
 
@@ -153,7 +148,7 @@ class RenameForm(forms.Form):
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         connection = self.connection
-        if _name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude_pk=connection.pk):
+        if connection_name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude=connection):
             raise forms.ValidationError(_name_taken_message(connection.app, name))
         return name
 
@@ -196,3 +191,25 @@ class ConnectionFilterForm(forms.Form):
     def value(self, name):
         self.is_valid()
         return self.cleaned_data.get(name) or ""
+
+
+class PublicationRequestForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why should every company be able to use it?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        error_messages={"required": _("Give a reason: the reviewer reads it before approving.")},
+    )
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=120, help_text="What uses this token, e.g. “Billing flow”."
+    )
+
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.URLField(
+        label="Webhook URL", required=False, max_length=200, assume_scheme="https",
+        help_text="We POST a signed JSON message here when a connection breaks or recovers.",
+    )

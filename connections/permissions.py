@@ -5,6 +5,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from .models import Role
 
@@ -28,6 +29,9 @@ def tenant_required(*roles):
     return decorator
 
 
+CREATORS = (Role.ADMIN, Role.OPERATOR)  # the roles that create and use connections
+
+
 def can_manage(member, connection) -> bool:
     """Return whether member may edit, re-authorize or revoke the tenant's connection."""
     if member is None or member.tenant_id != connection.tenant_id:
@@ -35,3 +39,11 @@ def can_manage(member, connection) -> bool:
     if member.role == Role.ADMIN:
         return True
     return member.role == Role.OPERATOR and connection.created_by_id == member.user_id
+
+
+def require_manage(member, connection) -> None:
+    """Raise PermissionDenied unless member may change the connection (can_manage)."""
+    if not can_manage(member, connection):
+        raise PermissionDenied(
+            _("Only the operator who created this connection or a tenant admin can change it.")
+        )

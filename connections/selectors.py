@@ -1,10 +1,14 @@
 """Scoped reads of the connections app: a tenant only ever sees its own rows."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from catalog import selectors as catalog_selectors
+
 from .models import Attempt, Connection, ConnectionStatus, Event, GlobalConnection
+
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 
 
 def connection_get_for_tenant(*, tenant, pk) -> Connection:
@@ -69,3 +73,55 @@ def global_connection_get(*, pk) -> GlobalConnection:
         return global_connections_visible().get(pk=pk)
     except (GlobalConnection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such global connection.") from None
+
+
+def _live_of_app(tenant, app):
+    return Connection.objects.for_tenant(tenant).filter(app=app).exclude(status=ConnectionStatus.REVOKED)
+
+
+def connection_name_taken(*, tenant, app, name: str, exclude=None) -> bool:
+    """Return whether a live connection of the tenant and app has this name (any letter case)."""
+    qs = _live_of_app(tenant, app).filter(name__iexact=name.strip())
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.exists()
+
+
+def ordinal(n: int) -> str:
+    """Return "first" … "tenth", then "11th", "12th", "21st", "22nd", "23rd", …"""
+    if 1 <= n <= len(ORDINALS):
+        return ORDINALS[n - 1]
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def connection_default_name(*, tenant, app) -> str:
+    """Return "My first Slack account", "My second …" when earlier live ones exist."""
+    n = _live_of_app(tenant, app).count() + 1
+    while True:
+        name = f"My {ordinal(n)} {app.name} account"
+        if not connection_name_taken(tenant=tenant, app=app, name=name):
+            return name
+        n += 1
+
+
+def app_list_for_tenant(*, tenant, q: str = "", category: str = "", auth_mode: str = ""):
+    """Return the catalog's visible apps with `connection_count`, the tenant's live connections
+    of each (and `has_client`), in one query."""
+    return catalog_selectors.app_list(q=q, category=category, auth_mode=auth_mode).annotate(
+        connection_count=Count(
+            "connections",
+            filter=Q(connections__tenant=tenant) & ~Q(connections__status=ConnectionStatus.REVOKED),
+        ),
+    )
+
+
+def app_get_for_tenant(*, slug: str, tenant):
+    """Return one visible app with its annotations, or raise Http404 (disabled apps included)."""
+    app = app_list_for_tenant(tenant=tenant).filter(slug=slug).first()
+    if app is None:
+        raise Http404("No such app in the catalog.")
+    return app

@@ -1,23 +1,23 @@
 from django.urls import path
 
-from .views import attempts as views, global_connections as views_global, publication as views_publication
+from .views import attempts, catalog, connections, global_connections, publication
 
 app_name = "connections"
 
 urlpatterns = [
-    path("", views.connection_list, name="list"),
-    path("new/", views.connection_new, name="new"),
-    path("new/<slug:slug>/", views.connection_create, name="create"),
-    path("callback/<slug:slug>/", views.oauth_callback, name="callback"),
-    path("attempts/<uuid:pk>/", views.attempt_detail, name="attempt"),
-    path("attempts/<uuid:pk>/confirm/", views.attempt_confirm, name="attempt_confirm"),
-    path("<uuid:pk>/", views.connection_detail, name="detail"),
-    path("<uuid:pk>/check/", views.connection_check, name="check"),
-    path("<uuid:pk>/reauthorize/", views.connection_reauthorize, name="reauthorize"),
-    path("<uuid:pk>/rename/", views.connection_rename, name="rename"),
-    path("<uuid:pk>/revoke/", views.connection_revoke, name="revoke"),
-    path("<uuid:pk>/publication/", views_publication.publication_request, name="publication_request"),
-    path("publication/<int:pk>/withdraw/", views_publication.publication_withdraw, name="publication_withdraw"),
-    path("global/<uuid:pk>/", views_global.global_detail, name="global_detail"),
-    path("global/<uuid:pk>/check/", views_global.global_check, name="global_check"),
+    path("", connections.connection_list, name="list"),
+    path("new/", catalog.connection_new, name="new"),
+    path("new/<slug:slug>/", attempts.connection_create, name="create"),
+    path("callback/<slug:slug>/", attempts.oauth_callback, name="callback"),
+    path("attempts/<uuid:pk>/", attempts.attempt_detail, name="attempt"),
+    path("attempts/<uuid:pk>/confirm/", attempts.attempt_confirm, name="attempt_confirm"),
+    path("<uuid:pk>/", connections.connection_detail, name="detail"),
+    path("<uuid:pk>/check/", connections.connection_check, name="check"),
+    path("<uuid:pk>/reauthorize/", attempts.connection_reauthorize, name="reauthorize"),
+    path("<uuid:pk>/rename/", connections.connection_rename, name="rename"),
+    path("<uuid:pk>/revoke/", connections.connection_revoke, name="revoke"),
+    path("<uuid:pk>/publication/", publication.publication_request, name="publication_request"),
+    path("publication/<int:pk>/withdraw/", publication.publication_withdraw, name="publication_withdraw"),
+    path("global/<uuid:pk>/", global_connections.global_detail, name="global_detail"),
+    path("global/<uuid:pk>/check/", global_connections.global_check, name="global_check"),
 ]

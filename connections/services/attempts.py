@@ -27,7 +27,8 @@ from ..models import (
     EventKind,
     HealthCheck,
 )
-from .connections import default_connection_name, name_taken, unique_name
+from ..selectors import connection_default_name, connection_name_taken
+from .connections import unique_name
 from .events import event_record
 from .health import connection_status_set
 
@@ -59,10 +60,10 @@ def attempt_start(
             raise ValidationError("A revoked connection cannot be re-authorized.")
         name = connection.name
     else:
-        name = (name or "").strip() or default_connection_name(tenant=tenant, app=app)
+        name = (name or "").strip() or connection_default_name(tenant=tenant, app=app)
         if len(name) > 120:
             raise ValidationError({"name": "Use at most 120 characters."})
-        if name_taken(tenant=tenant, app=app, name=name):
+        if connection_name_taken(tenant=tenant, app=app, name=name):
             raise ValidationError({"name": f"You already have a {app.name} connection named “{name}”."})
     if connection is not None:
         # A re-authorization keeps the connection's settings unless new ones are typed.

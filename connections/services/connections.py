@@ -1,4 +1,4 @@
-"""Writes on existing connections: names, rename, revoke."""
+"""Writes on existing connections: a unique name, rename, revoke."""
 
 import logging
 
@@ -11,54 +11,19 @@ from vault.services import VaultError, secret_destroy, secret_open
 from ..auth import mode_for
 from ..errors import ConnectionFailure
 from ..models import CREDENTIALS_PURPOSE, Connection, ConnectionStatus, EventKind, GlobalConnection
+from ..selectors import connection_name_taken
 from .events import event_record
 from .health import connection_status_set
 
 logger = logging.getLogger(__name__)
 
-ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-
-
-def ordinal(n: int) -> str:
-    """Return "first" … "tenth", then "11th", "12th", "21st", "22nd", "23rd", …"""
-    if 1 <= n <= len(ORDINALS):
-        return ORDINALS[n - 1]
-    if 10 <= n % 100 <= 20:
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _live(tenant, app):
-    return Connection.objects.for_tenant(tenant).filter(app=app).exclude(status=ConnectionStatus.REVOKED)
-
-
-def name_taken(*, tenant, app, name: str, exclude=None) -> bool:
-    """Return whether a live connection of the tenant and app already has this name."""
-    qs = _live(tenant, app).filter(name__iexact=name.strip())
-    if exclude is not None:
-        qs = qs.exclude(pk=exclude.pk)
-    return qs.exists()
-
-
 def unique_name(*, tenant, app, name: str) -> str:
     """Return name, or name with " (2)", " (3)"… when a live connection took it meanwhile."""
     candidate, n = name, 1
-    while name_taken(tenant=tenant, app=app, name=candidate):
+    while connection_name_taken(tenant=tenant, app=app, name=candidate):
         n += 1
         candidate = f"{name[:110]} ({n})"
     return candidate
-
-
-def default_connection_name(*, tenant, app) -> str:
-    """Return "My first Slack account", "My second …" when earlier live ones exist."""
-    n = _live(tenant, app).count() + 1
-    while True:
-        name = f"My {ordinal(n)} {app.name} account"
-        if not name_taken(tenant=tenant, app=app, name=name):
-            return name
-        n += 1
 
 
 def connection_rename(*, connection: Connection, name: str, actor) -> Connection:
@@ -74,7 +39,7 @@ def connection_rename(*, connection: Connection, name: str, actor) -> Connection
             raise ValidationError("A revoked connection cannot be renamed.")
         if name == connection.name:
             return connection
-        if name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude=connection):
+        if connection_name_taken(tenant=connection.tenant, app=connection.app, name=name, exclude=connection):
             raise ValidationError(
                 {"name": f"You already have a {connection.app.name} connection named “{name}”."}, code="unique"
             )

@@ -6,9 +6,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors
-from ..errors import explain
 from ..models import ConnectionStatus, Role
 from ..permissions import tenant_required
+from ..presenters import explain
 from ..services.publication import global_check as global_check_service
 
 RECENT_HEALTH = 10

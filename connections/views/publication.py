@@ -1,6 +1,5 @@
 """Tenant side of publication: a tenant admin requests it for a connection, or withdraws the request."""
 
-from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -8,19 +7,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors
+from ..forms import PublicationRequestForm
 from ..models import ConnectionStatus, PublicationRequest, Role
 from ..permissions import tenant_required
 from ..services import publication as publication_services
 from ..services.publication import PublicationError
-
-
-class PublicationRequestForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Why should every company be able to use it?"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        error_messages={"required": _("Give a reason: the reviewer reads it before approving.")},
-    )
 
 
 @require_http_methods(["GET", "POST"])

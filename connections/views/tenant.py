@@ -1,6 +1,5 @@
 """Tenant pages: switch company, members, API tokens, settings (webhook)."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,24 +9,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..forms import TokenCreateForm, WebhookForm
 from ..middleware import SESSION_KEY
 from ..models import ApiToken, Member, Role
 from ..permissions import tenant_required
-from ..services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
+from ..services.tenants import (
+    tenant_webhook_clear,
+    tenant_webhook_secret_rotate,
+    tenant_webhook_set,
+)
 from ..services.tokens import api_token_create, api_token_revoke
-
-
-class TokenCreateForm(forms.Form):
-    name = forms.CharField(
-        label="Name", max_length=120, help_text="What uses this token, e.g. “Billing flow”."
-    )
-
-
-class WebhookForm(forms.Form):
-    webhook_url = forms.URLField(
-        label="Webhook URL", required=False, max_length=200, assume_scheme="https",
-        help_text="We POST a signed JSON message here when a connection breaks or recovers.",
-    )
 
 
 @login_required

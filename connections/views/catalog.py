@@ -1,4 +1,10 @@
-"""Catalog pages: the app grid (also the "+ New Connection" picker) and one app's page."""
+"""The catalog as a company sees it: the app grid, one app's page, and the "+ New Connection"
+picker (the same grid, whose cards open the connection window).
+
+These pages live in connections/ because they show the company's own connections and need
+its membership; catalog/ keeps the apps, their selectors and presenters, and imports nothing
+of connections.
+"""
 
 from urllib.parse import urlencode
 
@@ -6,25 +12,26 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from connections.permissions import tenant_required
+from catalog import selectors as catalog_selectors
+from catalog.forms import CatalogFilterForm
+from catalog.models import AuthMode, Category
+from catalog.presenters import setup_step_items
 
-from . import selectors
-from .forms import CatalogFilterForm
-from .models import AuthMode, Category
-from .presenters import setup_step_items
+from .. import selectors
+from ..permissions import CREATORS, tenant_required
 
 
 def _grid_context(request, *, picker: bool) -> dict:
     form = CatalogFilterForm(request.GET or None)
     filters = form.values() if request.GET else {"q": "", "category": "", "auth": ""}
-    tenant = request.tenant
     apps = list(
         selectors.app_list_for_tenant(
-            tenant=tenant, q=filters["q"], category=filters["category"], auth_mode=filters["auth"]
+            tenant=request.tenant, q=filters["q"], category=filters["category"], auth_mode=filters["auth"]
         )
     )
-    counts = selectors.category_counts(q=filters["q"], auth_mode=filters["auth"])
+    counts = catalog_selectors.category_counts(q=filters["q"], auth_mode=filters["auth"])
     labels = dict(Category.choices)
+
     def chip_url(category):
         params = {"q": filters["q"], "auth": filters["auth"], "category": category}
         query = urlencode({k: v for k, v in params.items() if v})
@@ -36,7 +43,7 @@ def _grid_context(request, *, picker: bool) -> dict:
         if counts.get(key)
     ]
     for app in apps:
-        app.configured = selectors.app_is_configured(app)
+        app.configured = catalog_selectors.app_is_configured(app)
         if picker and app.configured:
             app.card_url = reverse("connections:create", args=[app.slug])
         else:
@@ -64,20 +71,19 @@ def app_list(request):
     return render(request, "catalog/list.html", _grid_context(request, picker=False))
 
 
-def render_picker(request):
-    """Render the "+ New Connection" picker: the catalog grid, cards open the connection window.
-
-    Called by connections.views.connection_new, which checks the member's role first.
-    """
+@require_GET
+@tenant_required(*CREATORS)
+def connection_new(request):
+    """The "+ New Connection" picker: the catalog grid, cards open the connection window."""
     return render(request, "catalog/picker.html", _grid_context(request, picker=True))
 
 
 @require_GET
 @tenant_required()
 def app_detail(request, slug):
-    app = selectors.app_get_visible(slug=slug, tenant=request.tenant)
+    app = selectors.app_get_for_tenant(slug=slug, tenant=request.tenant)
     membership = request.membership
-    configured = selectors.app_is_configured(app)
+    configured = catalog_selectors.app_is_configured(app)
     can_create = bool(membership and membership.can_create)
     context = {
         "app": app,

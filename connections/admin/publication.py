@@ -1,184 +1,26 @@
-"""Django admin for every connections model: what system administrators see and do.
-
-No secret ever reaches these pages: credential, webhook-secret and pending-secret foreign
-keys, token hashes and OAuth state hashes are excluded everywhere. Tenant-owned models are
-read through `all_objects` (their default manager), on purpose: the admin sees every tenant.
+"""Publication in the Django admin: system administrators review publication requests
+(approve or reject, from the changelist or the change page, with a note) and maintain global
+connections (check, unpublish, revoke at the provider).
 """
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import (
-    ApiToken,
-    Attempt,
-    Connection,
-    Event,
-    GlobalConnection,
-    HealthCheck,
-    Member,
-    PublicationRequest,
-    Tenant,
-    Usage,
+from ..models import Connection, GlobalConnection, PublicationRequest
+from ..services.publication import (
+    PublicationError,
+    global_check,
+    global_revoke,
+    global_unpublish,
+    publication_approve,
+    publication_reject,
 )
-
-RECENT_HEALTH = 10
-RECENT_EVENTS = 20
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the product's services only: staff look, they don't type."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _health_table(checks):
-    if not checks:
-        return _("No checks yet.")
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                f"{check.created_at:%Y-%m-%d %H:%M:%S}",
-                check.get_kind_display(),
-                "ok" if check.ok else (check.get_error_code_display() or "failed"),
-                check.http_status or "",
-                check.message,
-            )
-            for check in checks
-        ),
-    )
-    return format_html(
-        '<table class="ac-health"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>HTTP</th><th>{}</th>'
-        "</tr></thead><tbody>{}</tbody></table>",
-        _("When"), _("Kind"), _("Result"), _("Message"), rows,
-    )
-
-
-def _events_table(events):
-    if not events:
-        return _("No events yet.")
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        (
-            (
-                f"{event.created_at:%Y-%m-%d %H:%M:%S}",
-                event.kind,
-                event.actor or _("system"),
-                event.detail or "",
-            )
-            for event in events
-        ),
-    )
-    return format_html(
-        '<table class="ac-timeline"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>'
-        "</thead><tbody>{}</tbody></table>",
-        _("When"), _("Event"), _("Who"), _("Detail"), rows,
-    )
-
-
-def recent_health(obj):
-    """Return the latest health checks of a Connection or GlobalConnection."""
-    field = "global_connection" if isinstance(obj, GlobalConnection) else "connection"
-    return list(HealthCheck.objects.filter(**{field: obj}).order_by("-created_at", "-id")[:RECENT_HEALTH])
-
-
-def recent_events(obj):
-    """Return the latest timeline events of a Connection or GlobalConnection."""
-    field = "global_connection" if isinstance(obj, GlobalConnection) else "connection"
-    return list(
-        Event.all_objects.filter(**{field: obj}).select_related("actor").order_by("-created_at", "-id")[
-            :RECENT_EVENTS
-        ]
-    )
-
-
-# Fields a connection shows in the admin: everything but the credentials Secret.
-CONNECTION_FIELDS = (
-    "id", "name", "app", "status", "account_label", "scopes", "config",
-    "authorized_at", "expires_at", "last_refreshed_at", "last_checked_at", "last_used_at",
-    "consecutive_failures", "last_error_code", "last_error_message", "rotation_flagged_at",
-    "revoked_at", "created_at", "updated_at",
-)
-
-
-class ConnectionHealthMixin:
-    @admin.display(description=_("Health (latest checks)"))
-    def health(self, obj):
-        return _health_table(recent_health(obj))
-
-    @admin.display(description=_("Timeline"))
-    def timeline(self, obj):
-        return _events_table(recent_events(obj))
-
-
-@admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "webhook_url", "created_at")
-    search_fields = ("name", "slug")
-    fields = ("name", "slug", "webhook_url", "created_at")
-    readonly_fields = ("created_at",)
-    prepopulated_fields = {"slug": ("name",)}
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-
-@admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
-    list_display = ("user", "tenant", "role", "created_at")
-    list_filter = ("role", "tenant")
-    list_select_related = ("user", "tenant")
-    search_fields = ("user__username", "user__email", "tenant__name", "tenant__slug")
-    raw_id_fields = ("user",)
-    autocomplete_fields = ("tenant",)
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ("name", "prefix", "tenant", "created_by", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
-    list_select_related = ("tenant", "created_by")
-    search_fields = ("name", "prefix", "tenant__name")
-    fields = ("name", "prefix", "tenant", "created_by", "created_at", "last_used_at", "revoked_at")
-
-
-@admin.register(Attempt)
-class AttemptAdmin(ReadOnlyAdmin):
-    list_display = ("id", "name", "tenant", "app", "status", "error_code", "created_by", "created_at")
-    list_filter = ("status", "error_code", "is_reauthorization", "app")
-    list_select_related = ("tenant", "app", "created_by")
-    search_fields = ("=id", "name", "tenant__name", "app__name", "account_label")
-    fields = (
-        "id", "tenant", "app", "name", "scopes", "config", "status", "error_code", "error_message",
-        "account_label", "is_reauthorization", "connection", "global_connection", "created_by",
-        "created_at", "expires_at", "completed_at",
-    )
-    date_hierarchy = "created_at"
-
-
-@admin.register(Connection)
-class ConnectionAdmin(ConnectionHealthMixin, ReadOnlyAdmin):
-    list_display = ("name", "tenant", "app", "status", "account_label", "last_checked_at", "expires_at")
-    list_filter = ("status", "app", "tenant")
-    list_select_related = ("tenant", "app")
-    search_fields = ("=id", "name", "account_label", "tenant__name", "app__name")
-    fields = ("tenant",) + CONNECTION_FIELDS + ("created_by", "health", "timeline")
-    readonly_fields = ("health", "timeline")
-    show_full_result_count = False
+from .readonly import CONNECTION_FIELDS, ConnectionHealthMixin, recent_events, recent_health
 
 
 class PublishedFilter(admin.SimpleListFilter):
@@ -244,8 +86,6 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
             self._check(request, global_connection)
 
     def _check(self, request, global_connection):
-        from .services.publication import PublicationError, global_check
-
         try:
             check = global_check(global_connection=global_connection, actor=request.user)
         except PublicationError as error:
@@ -289,8 +129,6 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
         return TemplateResponse(request, template, context)
 
     def unpublish_view(self, request, pk):
-        from .services.publication import global_unpublish
-
         obj = self._get_for_change(request, pk)
         return self._confirmation(
             request, obj,
@@ -302,8 +140,6 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
         )
 
     def revoke_view(self, request, pk):
-        from .services.publication import global_revoke
-
         obj = self._get_for_change(request, pk)
         return self._confirmation(
             request, obj,
@@ -376,8 +212,6 @@ class PublicationRequestAdmin(admin.ModelAdmin):
         return reverse("admin:connections_publicationrequest_change", args=[obj.pk])
 
     def _approve(self, request, publication_request, note):
-        from .services.publication import PublicationError, publication_approve
-
         try:
             _request, created = publication_approve(
                 publication_request=publication_request, reviewer=request.user, note=note
@@ -397,8 +231,6 @@ class PublicationRequestAdmin(admin.ModelAdmin):
             )
 
     def _reject(self, request, publication_request, note):
-        from .services.publication import PublicationError, publication_reject
-
         try:
             _request, changed = publication_reject(
                 publication_request=publication_request, reviewer=request.user, note=note
@@ -486,41 +318,3 @@ class PublicationRequestAdmin(admin.ModelAdmin):
 
 
 admin.site.register(PublicationRequest, PublicationRequestAdmin)
-
-
-@admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "tenant", "connection", "global_connection", "actor")
-    list_filter = ("kind", ("tenant", admin.RelatedOnlyFieldListFilter))
-    list_select_related = ("tenant", "connection", "global_connection", "actor")
-    search_fields = ("kind", "connection__name", "global_connection__name", "tenant__name", "actor__username")
-    fields = ("created_at", "kind", "tenant", "connection", "global_connection", "actor", "detail")
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-
-
-@admin.register(HealthCheck)
-class HealthCheckAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "ok", "error_code", "http_status", "duration_ms", "target")
-    list_filter = ("kind", "ok", "error_code")
-    list_select_related = ("connection", "global_connection")
-    search_fields = ("connection__name", "global_connection__name", "message")
-    fields = (
-        "created_at", "kind", "ok", "error_code", "http_status", "duration_ms", "message", "connection",
-        "global_connection",
-    )
-    show_full_result_count = False
-
-    @admin.display(description=_("connection"))
-    def target(self, obj):
-        return obj.connection or obj.global_connection
-
-
-@admin.register(Usage)
-class UsageAdmin(ReadOnlyAdmin):
-    list_display = ("consumer", "tenant", "connection", "global_connection", "count", "last_used_at")
-    list_filter = (("tenant", admin.RelatedOnlyFieldListFilter),)
-    list_select_related = ("tenant", "connection", "global_connection")
-    search_fields = ("consumer", "connection__name", "global_connection__name", "tenant__name")
-    fields = ("tenant", "connection", "global_connection", "consumer", "count", "first_used_at", "last_used_at")
-
