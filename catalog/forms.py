@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import App, AuthMode, Category, OAuthClient
 from .schema import OAUTH_CLIENT_MODES, normalize_app, validate_app
+from .services import app_columns
 
 
 class CatalogFilterForm(forms.Form):
@@ -83,8 +84,6 @@ class AppAdminForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit=True):
-        from .services import app_columns
-
         app = super().save(commit=False)
         spec = self.cleaned_data["spec"]
         app.slug = spec["slug"]

@@ -3,31 +3,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .choices import AuthMode, Category
+from .schema import OAUTH_CLIENT_MODES
 
-class AuthMode(models.TextChoices):
-    OAUTH2 = "oauth2", _("OAuth 2.0")
-    OAUTH1 = "oauth1", _("OAuth 1.0a")
-    API_KEY = "api_key", _("API key")
-    BASIC = "basic", _("Username and password")
-    CUSTOM = "custom", _("Custom REST API")
-
-
-
-
-class Category(models.TextChoices):
-    CRM = "crm", _("CRM")
-    COMMUNICATION = "communication", _("Communication")
-    EMAIL = "email", _("Email")
-    PRODUCTIVITY = "productivity", _("Productivity")
-    STORAGE = "storage", _("Storage")
-    DEVELOPER_TOOLS = "developer-tools", _("Developer tools")
-    E_COMMERCE = "e-commerce", _("E-commerce")
-    CUSTOMER_SUPPORT = "customer-support", _("Customer support")
-    MARKETING = "marketing", _("Marketing")
-    PAYMENTS = "payments", _("Payments")
-    DOCUMENTS = "documents", _("Documents")
-    CUSTOM = "custom", _("Custom")
-    SANDBOX = "sandbox", _("Sandbox")
+__all__ = ["AuthMode", "Category", "App", "OAuthClient"]
 
 
 class AppQuerySet(models.QuerySet):
@@ -76,8 +55,6 @@ class App(models.Model):
     @property
     def needs_oauth_client(self) -> bool:
         """Return whether the app is linked through a registered OAuth client."""
-        from .schema import OAUTH_CLIENT_MODES  # schema imports this module's choices: a cycle
-
         return self.auth_mode in OAUTH_CLIENT_MODES
 
     @property

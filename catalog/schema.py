@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from jsonschema import Draft202012Validator
 
-from .models import AuthMode, Category
+from .choices import AuthMode, Category
 from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"

@@ -19,7 +19,7 @@ WORKER_CONN_MAX_AGE = int(os.environ.get("WORKER_CONN_MAX_AGE", "300"))
 
 @worker_process_init.connect
 def _keep_database_connections(**kwargs):
-    from django.db import connections
+    from django.db import connections  # this module loads before Django is set up
 
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
@@ -30,6 +30,7 @@ def _keep_database_connections(**kwargs):
 @worker_init.connect
 @beat_init.connect
 def _refuse_to_start_without_vault_keys(**kwargs):
+    # This module loads before Django is set up (config/__init__.py): import when called.
     from django.core.exceptions import ImproperlyConfigured
 
     from vault.checks import require_keyring
@@ -44,7 +45,7 @@ def _refuse_to_start_without_vault_keys(**kwargs):
 @register(Tags.compatibility)
 def check_task_time_limits(app_configs=None, **kwargs):
     """Refuse time limits and delays that would let the broker deliver a running task twice."""
-    from django.conf import settings
+    from django.conf import settings  # this module loads before Django is set up
 
     errors = []
     soft, hard = settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT
@@ -56,7 +57,7 @@ def check_task_time_limits(app_configs=None, **kwargs):
             id="config.E101",
         ))
     if visibility is not None:
-        from connections.tasks import BACKOFF_CAP
+        from connections.tasks import BACKOFF_CAP  # the tasks need the app registry
 
         longest = max(hard, getattr(settings, "CHECK_SPREAD", 0), BACKOFF_CAP)
         if not longest < visibility:

@@ -49,16 +49,21 @@ def resolve(connection, *, tenant=None):
 def use(connection, *, consumer: str, tenant=None) -> requests.Session:
     """Return a requests.Session signing requests with the connection's fresh credentials."""
     connection, tenant = resolve(connection, tenant=tenant)
+    credentials = _fresh_credentials(connection, tenant=tenant, consumer=consumer, revoked="This connection is revoked.")
+    return mode_for(connection.app).session(connection.app, connection.config, credentials)
+
+
+def _fresh_credentials(connection, *, tenant, consumer: str, revoked: str) -> dict:
+    """Return the connection's credentials, refreshed when due, and record one use."""
     if connection.status == ConnectionStatus.REVOKED:
-        raise ConnectionUnusable("This connection is revoked.")
+        raise ConnectionUnusable(revoked)
     if connection.status == ConnectionStatus.EXPIRED:
         raise ConnectionFailure(
             ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."
         )
     credentials = credentials_get(connection=connection)
-    session = mode_for(connection.app).session(connection.app, connection.config, credentials)
     usage_record(tenant=tenant, connection=connection, consumer=consumer)
-    return session
+    return credentials
 
 
 # GET /api/connections/<id>/credentials (connections/api.py).
@@ -76,13 +81,6 @@ HIDDEN_KEYS = frozenset({"refresh_token"})
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:
     """Return (connection, credentials without the refresh token) for an API token; record usage."""
     connection, tenant = resolve(str(pk), tenant=token.tenant)
-    if connection.status == ConnectionStatus.REVOKED:
-        raise ConnectionUnusable("No such connection.")
-    if connection.status == ConnectionStatus.EXPIRED:
-        raise ConnectionFailure(
-            ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."
-        )
-    credentials = credentials_get(connection=connection)
-    usage_record(tenant=tenant, connection=connection, consumer=consumer)
+    credentials = _fresh_credentials(connection, tenant=tenant, consumer=consumer, revoked="No such connection.")
     connection.refresh_from_db()
     return connection, {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS}

@@ -25,7 +25,9 @@ import threading
 import time
 from collections.abc import Iterator
 
+import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection as db_connection
 
 KEY_PREFIX = "appconn:lease:"
@@ -38,8 +40,6 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 
 @functools.cache
 def _redis_client(url: str):
-    import redis
-
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
@@ -93,13 +93,9 @@ class _PostgresBackend:
 
 class _CacheBackend:
     def try_acquire(self, key: str, token: str, ttl: float) -> bool:
-        from django.core.cache import cache
-
         return cache.add(KEY_PREFIX + key, token, timeout=max(1, int(ttl)))
 
     def release(self, key: str, token: str) -> None:
-        from django.core.cache import cache
-
         if cache.get(KEY_PREFIX + key) == token:
             cache.delete(KEY_PREFIX + key)
 

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from . import selectors
 from .models import Role
 
 
@@ -47,3 +48,10 @@ def require_manage(member, connection) -> None:
         raise PermissionDenied(
             _("Only the operator who created this connection or a tenant admin can change it.")
         )
+
+
+def connection_to_manage(request, pk):
+    """Return the tenant's connection that the member may change; 404 or PermissionDenied."""
+    connection = selectors.connection_get_for_tenant(tenant=request.tenant, pk=pk)
+    require_manage(request.membership, connection)
+    return connection

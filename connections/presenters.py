@@ -4,6 +4,7 @@ Views, templates (the `ui` library), the API and alert emails all take their wor
 so an error code or an Event kind reads the same everywhere.
 """
 
+from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
 from .models import ConnectionStatus, ErrorCode, EventKind
@@ -122,3 +123,12 @@ def decorate_events(events):
         event.label, event.tone = event_label(event.kind), tone
         event.summary = _summary(event, detail)[:200]
     return events
+
+
+def check_result_message(request, result, name: str) -> None:
+    """Tell the person the outcome of the Check they pressed."""
+    if result.ok:
+        messages.success(request, _("Check passed: “%(name)s” works.") % {"name": name})
+    else:
+        title = explain(result.error_code)["title"] if result.error_code else _("Check failed")
+        messages.error(request, _("Check failed — %(title)s.") % {"title": title})

@@ -111,6 +111,7 @@ class SandboxHandle:
 
     def register_catalog_clients(self) -> None:
         """Create catalog.OAuthClient rows for the sandbox apps (after `sync_catalog`)."""
+        # The sandbox depends on nothing of ours; only this test helper touches the catalog.
         from catalog.models import App
         from catalog.services import oauth_client_set
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from .keyring import KeyringError, parse_keyring
 
@@ -40,8 +41,6 @@ def require_keyring() -> None:
     gunicorn and Celery do not run system checks, so without this a bad key would only
     surface at the first secret a user tries to open.
     """
-    from django.core.exceptions import ImproperlyConfigured
-
     try:
         parse_keyring(getattr(settings, "VAULT_KEYS", ""))
     except KeyringError as exc:

@@ -20,7 +20,13 @@ from ..services.publication import (
     publication_approve,
     publication_reject,
 )
-from .readonly import CONNECTION_FIELDS, ConnectionHealthMixin, recent_events, recent_health
+from .readonly import (
+    CONNECTION_FIELDS,
+    ConnectionHealthMixin,
+    ReadOnlyAdmin,
+    recent_events,
+    recent_health,
+)
 
 
 class PublishedFilter(admin.SimpleListFilter):
@@ -150,7 +156,7 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
         )
 
 
-class PublicationRequestAdmin(admin.ModelAdmin):
+class PublicationRequestAdmin(ReadOnlyAdmin):
     """Staff review publication requests; approving or rejecting needs review_publicationrequest."""
 
     list_display = (
@@ -175,15 +181,6 @@ class PublicationRequestAdmin(admin.ModelAdmin):
     actions = ("approve_selected", "reject_selected")
     change_form_template = "admin/connections/publicationrequest/change_form.html"
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_review_permission(self, request, obj=None):
         return request.user.is_active and request.user.has_perm("connections.review_publicationrequest")
@@ -211,40 +208,34 @@ class PublicationRequestAdmin(admin.ModelAdmin):
     def _change_url(self, obj):
         return reverse("admin:connections_publicationrequest_change", args=[obj.pk])
 
-    def _approve(self, request, publication_request, note):
+    def _review(self, request, publication_request, review, *, done, already):
+        """Run one review service; tell the reviewer what happened (or why it was refused)."""
         try:
-            _request, created = publication_approve(
-                publication_request=publication_request, reviewer=request.user, note=note
-            )
+            _request, changed = review()
         except PublicationError as error:
             self.message_user(request, f"{publication_request}: {error.message}", messages.ERROR)
             return
-        if created:
-            self.message_user(
-                request, _("%(name)s is approved and published to every tenant.") % {"name": publication_request.connection},
-                messages.SUCCESS,
-            )
+        name = {"name": publication_request.connection}
+        if changed:
+            self.message_user(request, done % name, messages.SUCCESS)
         else:
-            self.message_user(
-                request, _("%(name)s was already approved: nothing changed.") % {"name": publication_request.connection},
-                messages.INFO,
-            )
+            self.message_user(request, already % name, messages.INFO)
+
+    def _approve(self, request, publication_request, note):
+        self._review(
+            request, publication_request,
+            lambda: publication_approve(publication_request=publication_request, reviewer=request.user, note=note),
+            done=_("%(name)s is approved and published to every tenant."),
+            already=_("%(name)s was already approved: nothing changed."),
+        )
 
     def _reject(self, request, publication_request, note):
-        try:
-            _request, changed = publication_reject(
-                publication_request=publication_request, reviewer=request.user, note=note
-            )
-        except PublicationError as error:
-            self.message_user(request, f"{publication_request}: {error.message}", messages.ERROR)
-            return
-        if changed:
-            self.message_user(request, _("%(name)s: request rejected.") % {"name": publication_request.connection}, messages.SUCCESS)
-        else:
-            self.message_user(
-                request, _("%(name)s was already rejected: nothing changed.") % {"name": publication_request.connection},
-                messages.INFO,
-            )
+        self._review(
+            request, publication_request,
+            lambda: publication_reject(publication_request=publication_request, reviewer=request.user, note=note),
+            done=_("%(name)s: request rejected."),
+            already=_("%(name)s was already rejected: nothing changed."),
+        )
 
     @admin.action(description=_("Approve selected publication requests"), permissions=["review"])
     def approve_selected(self, request, queryset):

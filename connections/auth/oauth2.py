@@ -138,20 +138,28 @@ class OAuth2Mode(BaseMode):
             if verifier:
                 kwargs["code_verifier"] = verifier
         oauth = self._oauth_session(app, client, scopes=attempt.scopes)
+        token = self._token_request(
+            app, lambda: oauth.fetch_token(token_url, code=code, timeout=http_timeout(), **kwargs),
+            refused="refused the authorization code",
+            code_for=lambda exc: ErrorCode.AUTHORIZATION_REJECTED,
+        )
+        return self._credentials(app, token, requested=attempt.scopes)
+
+    def _token_request(self, app, call, *, refused: str, code_for):
+        """Return the token endpoint's answer to call(); raise ConnectionFailure (code_for(OAuth2Error))."""
         try:
-            token = oauth.fetch_token(token_url, code=code, timeout=http_timeout(), **kwargs)
+            return call()
         except ConnectionFailure:
             raise
         except OAuth2Error as exc:
             raise ConnectionFailure(
-                ErrorCode.AUTHORIZATION_REJECTED,
-                self._oauth_error_message(app, exc, "refused the authorization code"),
+                code_for(exc),
+                self._oauth_error_message(app, exc, refused),
                 http_status=exc.status_code,
                 provider_error=exc.error,
             ) from None
         except requests.RequestException as exc:
             raise unavailable_from_exception(app, exc, "token endpoint") from None
-        return self._credentials(app, token, requested=attempt.scopes)
 
     def _oauth_error_message(self, app, exc, what: str) -> str:
         error = sanitize_provider_text(getattr(exc, "error", "") or "invalid response", limit=40)
@@ -237,22 +245,18 @@ class OAuth2Mode(BaseMode):
         if kwargs.pop("include_client_id", False):
             kwargs["client_id"] = client.client_id
         oauth = self._oauth_session(app, client)
-        try:
-            token = oauth.refresh_token(
+        token = self._token_request(
+            app,
+            lambda: oauth.refresh_token(
                 token_url, refresh_token=credentials["refresh_token"], timeout=http_timeout(), **kwargs
-            )
-        except ConnectionFailure:
-            raise
-        except OAuth2Error as exc:
-            expired = exc.error in EXPIRING_ERRORS or exc.status_code == 401
-            raise ConnectionFailure(
-                ErrorCode.CONNECTION_EXPIRED if expired else ErrorCode.APP_UNAVAILABLE,
-                self._oauth_error_message(app, exc, "refused the refresh"),
-                http_status=exc.status_code,
-                provider_error=exc.error,
-            ) from None
-        except requests.RequestException as exc:
-            raise unavailable_from_exception(app, exc, "token endpoint") from None
+            ),
+            refused="refused the refresh",
+            code_for=lambda exc: (
+                ErrorCode.CONNECTION_EXPIRED
+                if exc.error in EXPIRING_ERRORS or exc.status_code == 401
+                else ErrorCode.APP_UNAVAILABLE
+            ),
+        )
         return self._credentials(app, token, previous=credentials)
 
     def revoke(self, app, config, credentials) -> None:

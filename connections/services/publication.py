@@ -122,6 +122,18 @@ def _recheck(connection, reviewer):
     return None
 
 
+def _lock_for_review(publication_request, outcome: str, verb: str) -> tuple[PublicationRequest, bool]:
+    """Lock the request; return (it, True) when pending, (it, False) when it already has outcome."""
+    locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
+    if locked.status == outcome:
+        return locked, False
+    if locked.status != PublicationRequest.Status.PENDING:
+        raise PublicationError(
+            f"This request is {locked.get_status_display().lower()}: only a pending request can be {verb}."
+        )
+    return locked, True
+
+
 def publication_approve(*, publication_request: PublicationRequest, reviewer, note: str = ""):
     """Re-check the connection and publish it; return (request, created). A second call does nothing."""
     publication_request.refresh_from_db()
@@ -145,11 +157,9 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
 
     now = timezone.now()
     with transaction.atomic():
-        locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
-        if locked.status == PublicationRequest.Status.APPROVED:
+        locked, pending = _lock_for_review(publication_request, PublicationRequest.Status.APPROVED, "approved")
+        if not pending:
             return locked, False
-        if locked.status != PublicationRequest.Status.PENDING:
-            raise PublicationError(f"This request is {locked.get_status_display().lower()}: only a pending request can be approved.")
         connection = Connection.all_objects.select_for_update().get(pk=connection.pk)
         if connection.status != ConnectionStatus.ACTIVE or connection.credentials_id is None:
             raise PublicationError(f"{connection} cannot be approved: its status is {connection.get_status_display()}.")
@@ -188,11 +198,9 @@ def publication_reject(*, publication_request: PublicationRequest, reviewer, not
     if not note:
         raise PublicationError("Write a note telling the requester why the request is rejected.")
     with transaction.atomic():
-        locked = PublicationRequest.objects.select_for_update().get(pk=publication_request.pk)
-        if locked.status == PublicationRequest.Status.REJECTED:
+        locked, pending = _lock_for_review(publication_request, PublicationRequest.Status.REJECTED, "rejected")
+        if not pending:
             return locked, False
-        if locked.status != PublicationRequest.Status.PENDING:
-            raise PublicationError(f"This request is {locked.get_status_display().lower()}: only a pending request can be rejected.")
         locked.status = PublicationRequest.Status.REJECTED
         locked.reviewed_by = reviewer
         locked.reviewed_at = timezone.now()

@@ -26,7 +26,13 @@ from ..auth import mode_for
 from ..errors import ConnectionFailure
 from ..forms import FIELD_PREFIX, ConnectionWindowForm
 from ..models import Attempt
-from ..permissions import CREATORS, can_manage, require_manage, tenant_required
+from ..permissions import (
+    CREATORS,
+    can_manage,
+    connection_to_manage,
+    require_manage,
+    tenant_required,
+)
 from ..presenters import explain, failure_context
 from ..services import attempts as attempt_services
 
@@ -85,8 +91,7 @@ def connection_create(request, slug):
 @require_http_methods(["GET", "POST"])
 @tenant_required(*CREATORS)
 def connection_reauthorize(request, pk):
-    connection = selectors.connection_get_for_tenant(tenant=request.tenant, pk=pk)
-    require_manage(request.membership, connection)
+    connection = connection_to_manage(request, pk)
     if not connection.is_live:
         raise Http404("A revoked connection cannot be re-authorized.")
     app = connection.app

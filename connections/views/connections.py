@@ -23,8 +23,8 @@ from catalog.models import App
 from .. import selectors
 from ..forms import HISTORY, ConnectionFilterForm, RenameForm, RevokeForm
 from ..models import Connection, ConnectionStatus, Usage
-from ..permissions import CREATORS, can_manage, require_manage, tenant_required
-from ..presenters import decorate_events, explain, failure_context
+from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_required
+from ..presenters import check_result_message, decorate_events, failure_context
 from ..services import connections as connection_services
 from ..services import health as health_services
 
@@ -111,19 +111,14 @@ def connection_check(request, pk):
         messages.error(request, _("A revoked connection cannot be checked."))
         return redirect(connection.get_absolute_url())
     result = health_services.connection_check(connection=connection, actor=request.user)
-    if result.ok:
-        messages.success(request, _("Check passed: “%(name)s” works.") % {"name": connection.name})
-    else:
-        title = explain(result.error_code)["title"] if result.error_code else _("Check failed")
-        messages.error(request, _("Check failed — %(title)s.") % {"title": title})
+    check_result_message(request, result, connection.name)
     return redirect(connection.get_absolute_url())
 
 
 @require_POST
 @tenant_required(*CREATORS)
 def connection_rename(request, pk):
-    connection = selectors.connection_get_for_tenant(tenant=request.tenant, pk=pk)
-    require_manage(request.membership, connection)
+    connection = connection_to_manage(request, pk)
     if not connection.is_live:
         raise Http404("A revoked connection cannot be renamed.")
     form = RenameForm(request.POST, connection=connection)
@@ -148,8 +143,7 @@ def _shares_grant(connection) -> bool:
 @require_http_methods(["GET", "POST"])
 @tenant_required(*CREATORS)
 def connection_revoke(request, pk):
-    connection = selectors.connection_get_for_tenant(tenant=request.tenant, pk=pk)
-    require_manage(request.membership, connection)
+    connection = connection_to_manage(request, pk)
     if not connection.is_live:
         messages.info(request, _("This connection is already revoked."))
         return redirect(connection.get_absolute_url())

@@ -1,14 +1,12 @@
 """Global connections as tenants see them: read-only, checkable, never editable."""
 
-from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors
 from ..models import ConnectionStatus, Role
 from ..permissions import tenant_required
-from ..presenters import explain
+from ..presenters import check_result_message, explain
 from ..services.publication import global_check as global_check_service
 
 RECENT_HEALTH = 10
@@ -34,9 +32,5 @@ def global_detail(request, pk):
 def global_check(request, pk):
     global_connection = selectors.global_connection_get(pk=pk)
     result = global_check_service(global_connection=global_connection, actor=request.user)
-    if result.ok:
-        messages.success(request, _("Check passed: “%(name)s” works.") % {"name": global_connection.name})
-    else:
-        title = explain(result.error_code)["title"] if result.error_code else _("Check failed")
-        messages.error(request, _("Check failed — %(title)s.") % {"title": title})
+    check_result_message(request, result, global_connection.name)
     return redirect(global_connection.get_absolute_url())

@@ -12,6 +12,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.urls import reverse
 
+from catalog.models import App, OAuthClient
+from catalog.services import oauth_client_secret, oauth_client_set
 from connections.models import Member, Role, Tenant
 
 DEMO_TENANT = ("Demo Co", "demo")
@@ -74,9 +76,9 @@ class Command(BaseCommand):
     # -- sandbox: OAuth clients registered on both sides, an API key, a basic login --------
 
     def seed_sandbox(self) -> None:
-        from catalog.models import App, OAuthClient
-        from catalog.services import oauth_client_secret, oauth_client_set
+        # sandbox is an installed app only while SANDBOX_ENABLED: imported when it is on.
         from sandbox import services as sandbox
+        from sandbox.models import ApiKey, BasicAccount
 
         def app_or_warn(slug):
             app = App.objects.filter(slug=slug).first()
@@ -118,8 +120,6 @@ class Command(BaseCommand):
                 f"{'Registered' if created else 'Kept'} the {app.name} client {client_id!r} "
                 f"(redirect URI {redirect_uri}); its secret is in the vault."
             )
-
-        from sandbox.models import ApiKey, BasicAccount
 
         if app_or_warn("sandbox-api-key") is not None:
             if ApiKey.objects.filter(account__email=SANDBOX_EMAIL).exists():
