@@ -64,3 +64,27 @@ def test_global_connections_visible_hides_unpublished_and_revoked(apps):
     assert selectors.global_connection_get(pk=live.pk) == live
     Event.all_objects.create(global_connection=live, kind="published")
     assert [e.kind for e in selectors.events_for(live)] == ["published"]
+
+
+def _connect(tenant, app, name):
+    return Connection.all_objects.create(tenant=tenant, app=app, name=name)
+
+
+def test_ordinals():
+    assert [selectors.ordinal(n) for n in (1, 2, 3, 10, 11, 12, 13, 21, 22, 23, 101, 111)] == [
+        "first", "second", "third", "tenth", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th",
+    ]
+
+
+def test_default_name_counts_live_connections_and_skips_taken_names(tenant, other_tenant):
+    app = make_app("oauth2")
+    assert selectors.connection_default_name(tenant=tenant, app=app) == "My first Acme CRM account"
+    _connect(tenant, app, "My first Acme CRM account")
+    _connect(other_tenant, app, "Theirs")
+    assert selectors.connection_default_name(tenant=tenant, app=app) == "My second Acme CRM account"
+    _connect(tenant, app, "My third Acme CRM account")
+    # Two live: "third" would be next but is taken, so "fourth".
+    assert selectors.connection_default_name(tenant=tenant, app=app) == "My fourth Acme CRM account"
+    for i in range(8):
+        _connect(tenant, app, f"n{i}")
+    assert selectors.connection_default_name(tenant=tenant, app=app) == "My 11th Acme CRM account"

@@ -13,8 +13,7 @@ from connections.models import ApiToken, Attempt, HealthCheck, Usage
 from connections.services.events import event_record
 from vault.services import secret_seal
 
-from .test_publication_fixtures import *  # noqa: F401,F403
-from .test_publication_fixtures import API_KEY, publish
+from ..publication_helpers import API_KEY, publish
 
 pytestmark = pytest.mark.django_db
 

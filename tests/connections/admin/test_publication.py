@@ -9,8 +9,7 @@ from connections.models import ConnectionStatus, GlobalConnection, HealthCheck, 
 from connections.services.events import event_record
 from connections.services.publication import publication_request_create
 
-from .test_publication_fixtures import *  # noqa: F401,F403
-from .test_publication_fixtures import ACCOUNT, API_KEY, publish
+from ..publication_helpers import ACCOUNT, API_KEY, publish
 
 pytestmark = pytest.mark.django_db
 

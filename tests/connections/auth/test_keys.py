@@ -13,7 +13,7 @@ from connections.errors import ConnectionFailure, explain, sanitize_provider_tex
 from connections.models import Attempt, ErrorCode
 from connections.services.attempts import attempt_start
 
-from .lifecycle_helpers import AUTH, BASE, make_app, make_request
+from ..lifecycle_helpers import AUTH, BASE, make_app, make_request
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from connections.models import Attempt, ErrorCode
 from connections.services.attempts import attempt_start
 from vault.services import secret_open
 
-from .lifecycle_helpers import AUTH, BASE, SPECS, make_app, make_request
+from ..lifecycle_helpers import AUTH, BASE, SPECS, make_app, make_request
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from connections.auth import get_mode
 from connections.errors import ConnectionFailure
 from connections.services.attempts import attempt_start
 
-from .lifecycle_helpers import make_request
+from ..lifecycle_helpers import make_request
 
 SPECS = validate_files(default_files())
 ANY_URL = re.compile(r"https?://.*")

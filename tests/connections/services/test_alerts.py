@@ -13,7 +13,7 @@ from connections.services import rotation, webhooks
 from connections.services.health import connection_check
 from connections.services.tenants import tenant_webhook_set
 
-from .bg_support import Worker, api_key_app, make_connection, make_global_copy, purge_broker, subprocess_env, wait_for
+from ..bg_support import Worker, api_key_app, make_connection, make_global_copy, purge_broker, subprocess_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

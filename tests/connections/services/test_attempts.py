@@ -21,7 +21,7 @@ from connections.services.attempts import (
 from vault.models import Secret
 from vault.services import secret_open
 
-from .lifecycle_helpers import AUTH, BASE, make_app, make_request
+from ..lifecycle_helpers import AUTH, BASE, make_app, make_request
 
 pytestmark = pytest.mark.django_db
 

@@ -1,21 +1,16 @@
-"""Connection services: default names, rename uniqueness, revoke (provider, Secret, global copies)."""
+"""Connection services: rename uniqueness, revoke (provider, Secret, global copies)."""
 
 import pytest
 import responses
 from django.core.exceptions import ValidationError
 
 from connections.models import Connection, ConnectionStatus, Event, GlobalConnection
-from connections.services.connections import (
-    connection_rename,
-    connection_revoke,
-    default_connection_name,
-    ordinal,
-)
+from connections.services.connections import connection_rename, connection_revoke
 from connections.services.events import event_record
 from vault.models import Secret
 from vault.services import secret_seal
 
-from .lifecycle_helpers import AUTH, SPECS, make_app
+from ..lifecycle_helpers import AUTH, SPECS, make_app
 
 pytestmark = pytest.mark.django_db
 
@@ -28,25 +23,6 @@ def app(db):
 def make(tenant, app, name, **kwargs):
     kwargs.setdefault("credentials", secret_seal(payload={"access_token": "at", "refresh_token": "rt"}, purpose="connection"))
     return Connection.all_objects.create(tenant=tenant, app=app, name=name, **kwargs)
-
-
-def test_ordinals():
-    assert [ordinal(n) for n in (1, 2, 3, 10, 11, 12, 13, 21, 22, 23, 101, 111)] == [
-        "first", "second", "third", "tenth", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th",
-    ]
-
-
-def test_default_name_counts_live_connections_and_skips_taken_names(app, tenant, other_tenant):
-    assert default_connection_name(tenant=tenant, app=app) == "My first Acme CRM account"
-    make(tenant, app, "My first Acme CRM account")
-    make(other_tenant, app, "Theirs")
-    assert default_connection_name(tenant=tenant, app=app) == "My second Acme CRM account"
-    make(tenant, app, "My third Acme CRM account")
-    # Two live: "third" would be next but is taken, so "fourth".
-    assert default_connection_name(tenant=tenant, app=app) == "My fourth Acme CRM account"
-    for i in range(8):
-        make(tenant, app, f"n{i}")
-    assert default_connection_name(tenant=tenant, app=app) == "My 11th Acme CRM account"
 
 
 def test_rename_is_unique_per_tenant_and_app_among_live(app, tenant, other_tenant, operator_member):

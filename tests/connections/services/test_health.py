@@ -13,7 +13,7 @@ from connections.services.refresh import refresh_due
 from connections.services.sweeps import refresh_one
 from connections.tasks import backoff
 
-from .bg_support import (
+from ..bg_support import (
     api_key_app,
     basic_app,
     make_connection,

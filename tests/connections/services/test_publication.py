@@ -23,8 +23,7 @@ from connections.services.publication import (
 from vault.models import Secret
 from vault.services import secret_open
 
-from .test_publication_fixtures import *  # noqa: F401,F403
-from .test_publication_fixtures import ACCOUNT, API_KEY, health_of, publish
+from ..publication_helpers import ACCOUNT, API_KEY, health_of, publish
 
 pytestmark = pytest.mark.django_db
 

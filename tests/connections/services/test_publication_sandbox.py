@@ -13,7 +13,7 @@ from connections.services.publication import (
     publication_request_create,
 )
 
-from .bg_support import make_connection, oauth2_app, oauth2_grant, stored, token_works
+from ..bg_support import make_connection, oauth2_app, oauth2_grant, stored, token_works
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from connections.models import ConnectionStatus, GlobalConnection
 
-from .bg_support import ROOT, make_connection, make_global_copy, oauth2_app, oauth2_grant, stored, subprocess_env, token_works
+from ..bg_support import ROOT, make_connection, make_global_copy, oauth2_app, oauth2_grant, stored, subprocess_env, token_works
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

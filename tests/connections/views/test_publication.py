@@ -9,8 +9,7 @@ from django.urls import reverse
 from connections.models import GlobalConnection, HealthCheck, PublicationRequest, Role
 from connections.services.publication import global_unpublish, publication_reject, publication_request_create
 
-from .test_publication_fixtures import *  # noqa: F401,F403
-from .test_publication_fixtures import ACCOUNT, API_KEY, publish
+from ..publication_helpers import ACCOUNT, API_KEY, publish
 
 pytestmark = pytest.mark.django_db
 
