@@ -458,6 +458,7 @@ class _PinnedConnection:
     """Connect to the address the adapter checked for this exchange, never to a fresh DNS answer."""
 
     _watch: int | None = None
+    _handing_over = False
 
     def _new_conn(self) -> socket.socket:
         exchange = _current_exchange.get()
@@ -479,11 +480,20 @@ class _PinnedConnection:
         self._watch = _watchdog.arm(sock, exchange.deadline.at)
         return sock
 
+    def getresponse(self, *args, **kwargs):
+        # http.client closes the connection here when the answer ends with the socket, handing
+        # the socket to the response: the watch stays until the pool gets the connection back.
+        self._handing_over = True
+        try:
+            return super().getresponse(*args, **kwargs)
+        finally:
+            self._handing_over = False
+
     def close(self) -> None:
         try:
             super().close()
         finally:
-            if self._watch is not None:
+            if self._watch is not None and not self._handing_over:
                 _watchdog.disarm(self._watch)
                 self._watch = None
 

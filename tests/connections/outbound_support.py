@@ -9,13 +9,15 @@ import time
 class Listener:
     """Serve on 127.0.0.1 in a thread; record each connection's request bytes (and TLS SNI).
 
-    `reply` is the raw answer (bytes); `trickle` sends it one byte every `trickle` seconds and
-    then keeps trickling spaces, as a server that never finishes would.
+    `reply` is the raw answer (bytes); `trickle` sends it one byte every `trickle` seconds (at
+    once with `burst`) and then keeps trickling spaces, as a server that never finishes would.
     """
 
-    def __init__(self, reply: bytes = b"", *, trickle: float | None = None, tls: ssl.SSLContext | None = None):
+    def __init__(self, reply: bytes = b"", *, trickle: float | None = None, burst: bool = False,
+                 tls: ssl.SSLContext | None = None):  # fmt: skip
         self.reply = reply or b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
         self.trickle = trickle
+        self.burst = burst
         self.tls = tls
         self.accepted = 0
         self.requests: list[bytes] = []
@@ -65,7 +67,9 @@ class Listener:
             if self.trickle is None:
                 conn.sendall(self.reply)
                 return
-            for index in range(len(self.reply)):
+            if self.burst:
+                conn.sendall(self.reply)
+            for index in range(0 if self.burst else len(self.reply)):
                 conn.sendall(self.reply[index : index + 1])
                 time.sleep(self.trickle)
             while not self._stop.is_set():
