@@ -55,8 +55,7 @@ MESSAGES = {
     "private_address": PRIVATE_ADDRESS_MESSAGE,
     "scheme": "Use an address that starts with https://.",
     "credentials_in_url": (
-        "Remove the user name and password from the address; enter credentials in their own "
-        "fields."
+        "Remove the user name and password from the address; enter credentials in their own fields."
     ),
     "unresolvable": "This host name could not be found. Check the address for typing mistakes.",
     "bad_url": "This is not a valid web address. Type it like https://api.example.com/v1.",
@@ -127,7 +126,9 @@ def address_is_public(address) -> bool:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return address_is_public(embedded)
-    if any(address in network for network in _BLOCKED_NETWORKS if network.version == address.version):
+    if any(
+        address in network for network in _BLOCKED_NETWORKS if network.version == address.version
+    ):
         return False
     return address.is_global and not (
         address.is_multicast
@@ -168,8 +169,7 @@ def canonical_host(host: str | None) -> str:
     if not host.isascii():
         raise OutboundRefused("bad_url", MESSAGES["idn"])
     host = host.lower()
-    if host.endswith("."):
-        host = host[:-1]
+    host = host.removesuffix(".")
     if ":" in host:
         try:
             if "%" in host:  # a zone ("fe80::1%eth0") picks an interface: never for an app
@@ -186,7 +186,7 @@ def canonical_host(host: str | None) -> str:
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Return the addresses `host` resolves to, in the system resolver's order (tests replace it)."""
+    """Return the addresses `host` resolves to, in the resolver's order (tests replace it)."""
     infos = socket.getaddrinfo(
         host, port, family=urllib3.util.connection.allowed_gai_family(), type=socket.SOCK_STREAM
     )
@@ -341,7 +341,7 @@ class _Exchange:
 
 
 def _check(url: str, deadline: _Deadline) -> tuple[str, _Exchange]:
-    """Return (normalised URL, exchange) for a URL that may be requested, or raise OutboundRefused."""
+    """Return (normalised URL, exchange) for a URL that may be requested, or refuse it."""
     if not isinstance(url, str) or not url or _UNSAFE_IN_URL.search(url):
         raise OutboundRefused("bad_url")
     try:
@@ -401,7 +401,9 @@ class _Watchdog:
             self._armed[number] = duplicate
             heapq.heappush(self._heap, (deadline, number))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="outbound-watchdog", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="outbound-watchdog", daemon=True
+                )
                 self._thread.start()
             self._condition.notify()
         return number
@@ -432,7 +434,7 @@ class _Watchdog:
                 duplicate.close()
 
     def after_fork(self) -> None:
-        """Start afresh in a forked child (a Celery prefork worker): the thread did not come along."""
+        """Start afresh in a forked child (a Celery prefork worker): threads do not fork."""
         self.__init__()
 
 
@@ -462,7 +464,11 @@ class _PinnedConnection:
 
     def _new_conn(self) -> socket.socket:
         exchange = _current_exchange.get()
-        if exchange is None or canonical_host(self.host) != exchange.host or self.port != exchange.port:
+        if (
+            exchange is None
+            or canonical_host(self.host) != exchange.host
+            or self.port != exchange.port
+        ):
             raise OutboundRefused("bad_url")
         try:
             sock = urllib3.util.connection.create_connection(
@@ -476,7 +482,9 @@ class _PinnedConnection:
         except TimeoutError as error:
             raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from error
         except OSError as error:
-            raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+            raise NewConnectionError(
+                self, f"Failed to establish a new connection: {error}"
+            ) from error
         self._watch = _watchdog.arm(sock, exchange.deadline.at)
         return sock
 
@@ -547,7 +555,9 @@ class _CappedBody:
         self._count += size
         if self._count > self._limit:
             self._raw.close()
-            raise OutboundRefused("too_large", MESSAGES["too_large"].format(limit=_size_text(self._limit)))
+            raise OutboundRefused(
+                "too_large", MESSAGES["too_large"].format(limit=_size_text(self._limit))
+            )
         self._in_time()
 
     def _in_time(self) -> None:
@@ -595,8 +605,13 @@ def _bounded(timeout, deadline: _Deadline) -> tuple[float, float]:
 class OutboundAdapter(HTTPAdapter):
     """Check every request at send time, pin its connection, cap its answer in size and time."""
 
-    def __init__(self, *, max_bytes: int | None = None, stream_max_bytes: int | None = None,
-                 timeout: float | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        max_bytes: int | None = None,
+        stream_max_bytes: int | None = None,
+        timeout: float | None = None,
+    ):
         self.max_bytes = max_bytes
         self.stream_max_bytes = stream_max_bytes
         self.timeout = timeout
@@ -646,7 +661,9 @@ class OutboundAdapter(HTTPAdapter):
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             response.close()
-            raise OutboundRefused("too_large", MESSAGES["too_large"].format(limit=_size_text(limit)))
+            raise OutboundRefused(
+                "too_large", MESSAGES["too_large"].format(limit=_size_text(limit))
+            )
         # Session.send reads a non-streamed body right after this returns: through the caps too.
         response.raw = _CappedBody(response.raw, limit=limit, deadline=deadline)
         return response
@@ -657,17 +674,24 @@ class OutboundAdapter(HTTPAdapter):
 
 def _no_redirect_target(response):
     """Redirects are never followed: a 3xx is the answer."""
-    return None
+    return
 
 
 def _refuse_mount(prefix, adapter):
     raise TypeError("a hardened outbound session takes no other transport adapter")
 
 
-def harden(http: requests.Session, *, max_bytes: int | None = None,
-           stream_max_bytes: int | None = None, timeout: float | None = None) -> requests.Session:  # fmt: skip
+def harden(
+    http: requests.Session,
+    *,
+    max_bytes: int | None = None,
+    stream_max_bytes: int | None = None,
+    timeout: float | None = None,
+) -> requests.Session:
     """Make a Session (or an OAuth1Session/OAuth2Session) send only through OutboundAdapter."""
-    adapter = OutboundAdapter(max_bytes=max_bytes, stream_max_bytes=stream_max_bytes, timeout=timeout)
+    adapter = OutboundAdapter(
+        max_bytes=max_bytes, stream_max_bytes=stream_max_bytes, timeout=timeout
+    )
     for previous in http.adapters.values():
         previous.close()
     http.adapters.clear()
@@ -681,11 +705,16 @@ def harden(http: requests.Session, *, max_bytes: int | None = None,
     return http
 
 
-def session(*, max_bytes: int | None = None, stream_max_bytes: int | None = None,
-            timeout: float | None = None) -> requests.Session:  # fmt: skip
+def session(
+    *,
+    max_bytes: int | None = None,
+    stream_max_bytes: int | None = None,
+    timeout: float | None = None,
+) -> requests.Session:
     """Return a requests.Session for work on a tenant's behalf (see the module docstring)."""
-    return harden(requests.Session(), max_bytes=max_bytes, stream_max_bytes=stream_max_bytes,
-                  timeout=timeout)  # fmt: skip
+    return harden(
+        requests.Session(), max_bytes=max_bytes, stream_max_bytes=stream_max_bytes, timeout=timeout
+    )
 
 
 def is_hardened(http: requests.Session) -> bool:

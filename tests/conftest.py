@@ -8,14 +8,13 @@ from django.contrib.auth import get_user_model
 
 from connections.models import Member, Role, Tenant
 
-
 # What the outbound layer's resolver answers for any name in tests: a public address that no
 # test may actually reach (there is no internet here), so connecting to it fails at once.
 PUBLIC_TEST_ADDRESS = "93.184.216.34"
 
 
 def stub_resolve(host, port):
-    """Resolve as the suite does: localhost names to loopback, literals as they are, others public."""
+    """Resolve localhost names to loopback, literals to themselves, other names to one public."""
     name = host.lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return ["127.0.0.1"]

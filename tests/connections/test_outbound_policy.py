@@ -126,7 +126,11 @@ def test_private_message_says_what_to_do():
 
 
 def test_no_message_quotes_the_url():
-    for url in ("https://10.1.2.3/secret-path?token=abc", "https://u:p@x.example/", "http://x.example/?k=v"):
+    for url in (
+        "https://10.1.2.3/secret-path?token=abc",
+        "https://u:p@x.example/",
+        "http://x.example/?k=v",
+    ):
         with pytest.raises(OutboundRefused) as refused:
             check_operator_url(url)
         assert "secret" not in refused.value.message and "abc" not in refused.value.message
@@ -137,7 +141,9 @@ def test_normalised_url_lowercases_host_and_drops_fragment():
     assert check_operator_url("  HTTPS://API.Example.com./v1/Things?a=1#frag ") == (
         "https://api.example.com/v1/Things?a=1"
     )
-    assert check_operator_url("https://[2606:4700::1111]:8443/x") == "https://[2606:4700::1111]:8443/x"
+    assert (
+        check_operator_url("https://[2606:4700::1111]:8443/x") == "https://[2606:4700::1111]:8443/x"
+    )
 
 
 def test_every_resolved_address_must_be_public(monkeypatch):

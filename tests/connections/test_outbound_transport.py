@@ -75,12 +75,11 @@ def test_a_refused_url_reaches_nothing(spelling):
 
 def test_a_refused_post_sends_no_secret(monkeypatch):
     resolve_to(monkeypatch, [["127.0.0.1"]])
-    with Listener() as listener:
-        with pytest.raises(OutboundRefused):
-            outbound.session().post(
-                f"https://tokens.example:{listener.port}/oauth/token",
-                data={"client_secret": "platform-secret"},
-            )
+    with Listener() as listener, pytest.raises(OutboundRefused):
+        outbound.session().post(
+            f"https://tokens.example:{listener.port}/oauth/token",
+            data={"client_secret": "platform-secret"},
+        )
 
     assert listener.accepted == 0 and listener.requests == []
 
@@ -128,9 +127,8 @@ def test_rebinding_after_the_check_cannot_move_the_connection(monkeypatch):
     calls = resolve_to(monkeypatch, [[PUBLIC_TEST_ADDRESS], ["127.0.0.1"]])
     seen = connects(monkeypatch)
 
-    with Listener() as listener:
-        with pytest.raises(requests.ConnectionError):
-            outbound.session().get(f"https://rebind.example:{listener.port}/")
+    with Listener() as listener, pytest.raises(requests.ConnectionError):
+        outbound.session().get(f"https://rebind.example:{listener.port}/")
 
     assert calls == ["rebind.example"]
     assert seen == [(PUBLIC_TEST_ADDRESS, listener.port)]
@@ -198,8 +196,12 @@ def test_redirects_are_never_followed(settings):
 
 @responses.activate
 def test_redirects_are_not_followed_with_responses_either():
-    responses.add(responses.GET, "https://api.example.com/a", status=301,
-                  headers={"Location": "https://169.254.169.254/latest/meta-data/"})  # fmt: skip
+    responses.add(
+        responses.GET,
+        "https://api.example.com/a",
+        status=301,
+        headers={"Location": "https://169.254.169.254/latest/meta-data/"},
+    )
 
     answer = outbound.session().get("https://api.example.com/a")
 
@@ -212,9 +214,8 @@ def test_a_declared_length_over_the_cap_is_refused_unread(settings):
     settings.OUTBOUND_MAX_BYTES = 1000
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n" + b"x" * 5000
 
-    with Listener(reply) as listener:
-        with pytest.raises(OutboundRefused) as refused:
-            outbound.session().get(listener.url + "/")
+    with Listener(reply) as listener, pytest.raises(OutboundRefused) as refused:
+        outbound.session().get(listener.url + "/")
 
     assert refused.value.code == "too_large"
     assert "1000 bytes" in refused.value.message
@@ -225,9 +226,8 @@ def test_an_undeclared_body_is_cut_at_the_cap(settings):
     settings.OUTBOUND_MAX_BYTES = 64 * 1024
     reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"y" * (512 * 1024)
 
-    with Listener(reply) as listener:
-        with pytest.raises(OutboundRefused) as refused:
-            outbound.session().get(listener.url + "/")
+    with Listener(reply) as listener, pytest.raises(OutboundRefused) as refused:
+        outbound.session().get(listener.url + "/")
 
     assert refused.value.code == "too_large"
 
@@ -235,16 +235,25 @@ def test_an_undeclared_body_is_cut_at_the_cap(settings):
 @responses.activate
 def test_the_cap_applies_to_mocked_answers_and_a_streaming_caller_may_read_more(settings):
     settings.OUTBOUND_MAX_BYTES = 1000
-    responses.add(responses.GET, "https://files.example.com/big", body=b"z" * 5000, auto_calculate_content_length=False)
+    responses.add(
+        responses.GET,
+        "https://files.example.com/big",
+        body=b"z" * 5000,
+        auto_calculate_content_length=False,
+    )
 
     with pytest.raises(OutboundRefused) as refused:
         outbound.session().get("https://files.example.com/big")
     assert refused.value.code == "too_large"
 
-    streaming = outbound.session(stream_max_bytes=10_000).get("https://files.example.com/big", stream=True)
+    streaming = outbound.session(stream_max_bytes=10_000).get(
+        "https://files.example.com/big", stream=True
+    )
     assert sum(len(chunk) for chunk in streaming.iter_content(1024)) == 5000
 
-    small = outbound.session(stream_max_bytes=2000).get("https://files.example.com/big", stream=True)
+    small = outbound.session(stream_max_bytes=2000).get(
+        "https://files.example.com/big", stream=True
+    )
     with pytest.raises(OutboundRefused):
         b"".join(small.iter_content(512))
 
@@ -270,7 +279,9 @@ def test_a_trickling_body_is_cut_at_the_total_deadline(settings):
     settings.OUTBOUND_ALLOW = ["127.0.0.1"]
     settings.HTTP_TIMEOUT = 1.0
     # Headers at once; then a body without a length, one byte at a time, never ending.
-    with Listener(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", trickle=0.05, burst=True) as listener:
+    with Listener(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", trickle=0.05, burst=True
+    ) as listener:
         started = time.monotonic()
         with pytest.raises(OutboundRefused) as refused:
             outbound.session().get(listener.url + "/")
@@ -356,16 +367,25 @@ def test_a_hardened_session_takes_no_other_adapter():
 @responses.activate
 def test_oauth2_session_token_requests_go_through_the_checks(monkeypatch):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    responses.add(responses.POST, "https://auth.example.com/token",
-                  json={"access_token": "a", "token_type": "Bearer", "refresh_token": "r"})  # fmt: skip
+    responses.add(
+        responses.POST,
+        "https://auth.example.com/token",
+        json={"access_token": "a", "token_type": "Bearer", "refresh_token": "r"},
+    )
     oauth = outbound.harden(OAuth2Session("client-id", redirect_uri="https://app.example/cb"))
 
     token = oauth.fetch_token(
-        "https://auth.example.com/token", code="c", client_secret="platform-secret", include_client_id=True
+        "https://auth.example.com/token",
+        code="c",
+        client_secret="platform-secret",
+        include_client_id=True,
     )
     assert token["access_token"] == "a"
 
-    for url in ("https://127.0.0.1:8443/x?.zendesk.com/oauth/tokens", "http://169.254.169.254/token"):
+    for url in (
+        "https://127.0.0.1:8443/x?.zendesk.com/oauth/tokens",
+        "http://169.254.169.254/token",
+    ):
         with pytest.raises(OutboundRefused):
             oauth.fetch_token(url, code="c", client_secret="platform-secret")
         with pytest.raises(OutboundRefused):
@@ -375,11 +395,19 @@ def test_oauth2_session_token_requests_go_through_the_checks(monkeypatch):
 
 @responses.activate
 def test_oauth1_session_token_requests_go_through_the_checks():
-    responses.add(responses.POST, "https://api.example.com/oauth/request_token",
-                  body="oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true")  # fmt: skip
-    oauth = outbound.harden(OAuth1Session("key", client_secret="secret", callback_uri="https://app.example/cb"))
+    responses.add(
+        responses.POST,
+        "https://api.example.com/oauth/request_token",
+        body="oauth_token=t&oauth_token_secret=s&oauth_callback_confirmed=true",
+    )
+    oauth = outbound.harden(
+        OAuth1Session("key", client_secret="secret", callback_uri="https://app.example/cb")
+    )
 
-    assert oauth.fetch_request_token("https://api.example.com/oauth/request_token")["oauth_token"] == "t"
+    assert (
+        oauth.fetch_request_token("https://api.example.com/oauth/request_token")["oauth_token"]
+        == "t"
+    )
     with pytest.raises(OutboundRefused):
         oauth.fetch_request_token("https://10.0.0.5/oauth/request_token")
     with pytest.raises(OutboundRefused):
@@ -397,7 +425,7 @@ def tls_for(tmp_path):
     def make(name):
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -433,7 +461,9 @@ def test_tls_uses_the_original_name_for_sni_and_the_certificate(settings, monkey
     context, ca_file = tls_for("pinned.example")
 
     with Listener(tls=context) as listener:
-        answer = outbound.session().get(f"https://pinned.example:{listener.port}/me", verify=ca_file)
+        answer = outbound.session().get(
+            f"https://pinned.example:{listener.port}/me", verify=ca_file
+        )
 
     assert answer.status_code == 200
     assert listener.server_names == ["pinned.example"]
