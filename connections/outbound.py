@@ -377,6 +377,28 @@ def check_operator_url(url: str) -> str:
     return normalised
 
 
+def display_url(url: str) -> str:
+    """Return a URL as it may be stored or shown: no credentials, query or deep path.
+
+    For Events, logs and pages (webhooks): `https://hooks.example.com/services/…?…`. A
+    webhook's path and query often carry its secret, so only the first path segment is kept.
+    """
+    try:
+        parts = urlsplit(str(url).strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(not a valid address)"
+    if not parts.scheme or not host:
+        return "(not a valid address)"
+    shown_host = f"[{host}]" if ":" in host else host
+    segments = [segment for segment in parts.path.split("/") if segment]
+    path = f"/{segments[0]}" if segments else "/"
+    if len(segments) > 1:
+        path += "/…"
+    return f"{parts.scheme.lower()}://{shown_host}{port}{path}" + ("?…" if parts.query else "")
+
+
 # The watchdog: the total deadline, whatever the server does.
 
 

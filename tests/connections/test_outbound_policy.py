@@ -248,3 +248,24 @@ def test_ipv4_literals_are_read_as_inet_aton_reads_them(host, address):
     assert (str(literal) if literal else None) == address
     if address is not None:
         assert socket.inet_ntoa(socket.inet_aton(host)) == address
+
+
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        (
+            "https://hooks.example.com/services/T0/B0/XXXXSECRET",
+            "https://hooks.example.com/services/…",
+        ),
+        (
+            "https://user:pw@hooks.example.com:8443/hook?token=abc#x",
+            "https://hooks.example.com:8443/hook?…",
+        ),
+        ("https://hooks.example.com", "https://hooks.example.com/"),
+        ("HTTPS://[2606:4700::1111]/a/b", "https://[2606:4700::1111]/a/…"),
+        ("not a url", "(not a valid address)"),
+        ("https://example.com:99999/", "(not a valid address)"),
+    ],
+)
+def test_display_url_never_shows_credentials_query_or_deep_path(url, shown):
+    assert outbound.display_url(url) == shown
