@@ -302,16 +302,13 @@ def api_me(request):
 def switches_view(request):
     """Arm a switch (POST JSON {target, mode, count, seconds, retry_after}) or reset ({reset: true})."""
     if not (request.user.is_authenticated and request.user.is_staff):
-        return JsonResponse(
-            {"error": "forbidden", "error_description": "Sign in as a staff user to use the switches."},
-            status=403,
-        )
+        description = "Sign in as a staff user to use the switches."
+        return JsonResponse({"error": "forbidden", "error_description": description}, status=403)
     # Exempt from CSRF (a JSON API), so only a JSON body: a cross-site form cannot send one.
     if request.method == "POST" and request.content_type != "application/json":
-        return JsonResponse(
-            {"error": "invalid_request", "error_description": "Send a JSON body (application/json)."},
-            status=415,
-        )
+        description = "Send a JSON body (application/json)."
+        answer = {"error": "invalid_request", "error_description": description}
+        return JsonResponse(answer, status=415)
     if request.method == "POST":
         try:
             data = json.loads(request.body or b"{}")

@@ -176,7 +176,9 @@ def test_switches_endpoint(sandbox, staff_client):
     url = "/sandbox/switches"
 
     armed = staff_client.post(
-        url, {"target": "api", "mode": "429", "count": 2, "retry_after": 3}, content_type="application/json"
+        url,
+        {"target": "api", "mode": "429", "count": 2, "retry_after": 3},
+        content_type="application/json",
     )
     assert armed.status_code == 200
     assert armed.json()["switches"] == [
@@ -185,7 +187,8 @@ def test_switches_endpoint(sandbox, staff_client):
     assert me(sandbox).status_code == 429
     assert "api" in staff_client.get(url).json()["counts"]
 
-    bad = staff_client.post(url, {"target": "api", "mode": "teapot"}, content_type="application/json")
+    teapot = {"target": "api", "mode": "teapot"}
+    bad = staff_client.post(url, teapot, content_type="application/json")
     assert bad.status_code == 400
 
     cleared = staff_client.post(url, {"reset": True}, content_type="application/json")
