@@ -11,7 +11,7 @@ in the host in three ways only:
    URL, from settings) starts a URL the same way.
 Every other placeholder sits in the path or query, and its value must not be able to leave
 it: no `/ ? # @ : \\`, whitespace, control characters, percent-escapes, a trailing dot or a
-character outside ASCII. International host names are accepted only in their ASCII (punycode,
+character outside ASCII (nor, in the query, `& = ; +`). International host names are accepted only in their ASCII (punycode,
 `xn--`) form: a homograph is never rendered into a URL.
 
 `render_url` renders a template and then re-reads the result: the scheme, the fixed host
@@ -305,7 +305,8 @@ def _shape(template: str, formats: dict, allowed_hosts) -> _Shape:
         if formats.get(name) in ("url", "email"):
             message = f"a field of format {formats[name]} cannot go into a URL's path ({{{name}}})"
             raise UnsafeUrl(message, field=name)
-        shape.add(name, "path")
+        # In the query a value must not add parameters either (&, =).
+        shape.add(name, "query" if "?" in path[: mark.start()] else "path")
     return shape
 
 
@@ -450,6 +451,8 @@ def render_url(template: str, values: dict, *, fields, allowed_hosts=()) -> str:
                 problem = field_value_problem(value, format=formats.get(name), in_url=True)
                 if formats.get(name) in ("subdomain", "hostname"):
                     problem = problem or _url_safety_problem(value)
+                if role == "query" and not problem and set(value) & set("&=;+"):
+                    problem = "Remove the characters & = ; and + from this value."
             if problem:
                 raise UnsafeUrl(f"{{{name}}}: {problem}", field=name)
         clean[name] = value.lower() if roles & {"label", "host"} else value

@@ -420,3 +420,16 @@ def test_catalog_never_imports_connections():
         for alias in node.names
     }
     assert not any(name.startswith("connections") for name in imported)
+
+
+def test_a_query_value_cannot_add_parameters():
+    template = "https://api.example.com/v1/search?user={user}&limit=10"
+    fields = [{"key": "user", "label": "User"}]
+
+    assert render_url(template, {"user": "ada"}, fields=fields).endswith("?user=ada&limit=10")
+    for value in ("ada&admin=true", "ada;admin", "a=b", "a+b"):
+        with pytest.raises(UnsafeUrl):
+            render_url(template, {"user": value}, fields=fields)
+    assert render_url(
+        "https://api.example.com/{v}", {"v": "a=b"}, fields=[{"key": "v", "label": "V"}]
+    )
