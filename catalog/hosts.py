@@ -11,8 +11,8 @@ in the host in three ways only:
    URL, from settings) starts a URL the same way.
 Every other placeholder sits in the path or query, and its value must not be able to leave
 it: no `/ ? # @ : \\`, whitespace, control characters, percent-escapes, a trailing dot or a
-character outside ASCII (nor, in the query, `& = ; +`). International host names are accepted only in their ASCII (punycode,
-`xn--`) form: a homograph is never rendered into a URL.
+character outside ASCII (nor, in the query, `& = ; +`). International host names are
+accepted only in their ASCII (punycode, `xn--`) form: a homograph is never rendered.
 
 `render_url` renders a template and then re-reads the result: the scheme, the fixed host
 suffix and the port must be the template's, the rest exactly the validated values. Its errors
