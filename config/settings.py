@@ -162,6 +162,10 @@ ROTATION_PERIOD_DAYS = env.int("ROTATION_PERIOD_DAYS", default=90)
 FAILURE_THRESHOLD = env.int("FAILURE_THRESHOLD", default=3)
 CHECKS_PER_APP = env.int("CHECKS_PER_APP", default=4)
 HTTP_TIMEOUT = env.float("HTTP_TIMEOUT", default=10.0)
+# Outbound requests (connections/outbound.py): hosts, host:port or CIDR networks whose private
+# addresses may be reached (on-premise APIs), and the largest answer read from an app.
+OUTBOUND_ALLOW = env.list("OUTBOUND_ALLOW", default=[])
+OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=1024 * 1024)
 HEALTH_HISTORY = env.int("HEALTH_HISTORY", default=50)
 
 # Celery: the filesystem broker needs no server, so `make run` works on a bare machine.

@@ -22,6 +22,10 @@ from .models import Counter, Switch, SwitchMode, SwitchTarget
 
 TARGETS = tuple(SwitchTarget.values)
 MODES = tuple(SwitchMode.values)
+# Bounds, so that arming a switch cannot hold the server's threads for long.
+MAX_SECONDS = 30.0
+MAX_COUNT = 100
+MAX_RETRY_AFTER = 3600
 
 
 def set_switch(target: str, mode: str, count: int = 1, seconds: float = 0, retry_after: int = 1) -> Switch:
@@ -30,8 +34,12 @@ def set_switch(target: str, mode: str, count: int = 1, seconds: float = 0, retry
         raise ValueError(f"unknown switch target {target!r}; use one of {', '.join(TARGETS)}")
     if mode not in MODES:
         raise ValueError(f"unknown switch mode {mode!r}; use one of {', '.join(MODES)}")
-    if count < 1:
-        raise ValueError("count must be at least 1")
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be from 1 to {MAX_COUNT}")
+    if not 0 <= seconds <= MAX_SECONDS:  # also refuses NaN and infinity
+        raise ValueError(f"seconds must be from 0 to {MAX_SECONDS:g}")
+    if not 0 <= retry_after <= MAX_RETRY_AFTER:
+        raise ValueError(f"retry_after must be from 0 to {MAX_RETRY_AFTER}")
     return Switch.objects.create(
         target=target, mode=mode, remaining=count, seconds=seconds, retry_after=retry_after
     )

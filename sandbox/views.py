@@ -47,7 +47,7 @@ def _switch_response(target: str):
     if switch is None:
         return None
     if switch.mode == "hang":
-        time.sleep(switch.seconds)
+        time.sleep(min(max(switch.seconds, 0), switches.MAX_SECONDS))
         return None
     if switch.mode == "500":
         return JsonResponse({"error": "server_error", "error_description": "Sandbox switch: 500."}, status=500)
@@ -301,6 +301,14 @@ def api_me(request):
 @require_http_methods(["GET", "POST"])
 def switches_view(request):
     """Arm a switch (POST JSON {target, mode, count, seconds, retry_after}) or reset ({reset: true})."""
+    if not (request.user.is_authenticated and request.user.is_staff):
+        description = "Sign in as a staff user to use the switches."
+        return JsonResponse({"error": "forbidden", "error_description": description}, status=403)
+    # Exempt from CSRF (a JSON API), so only a JSON body: a cross-site form cannot send one.
+    if request.method == "POST" and request.content_type != "application/json":
+        description = "Send a JSON body (application/json)."
+        answer = {"error": "invalid_request", "error_description": description}
+        return JsonResponse(answer, status=415)
     if request.method == "POST":
         try:
             data = json.loads(request.body or b"{}")

@@ -1,9 +1,43 @@
 """Shared fixtures: tenants, members and signed-in clients."""
 
+import ipaddress
+
 import pytest
+import urllib3.util.connection
 from django.contrib.auth import get_user_model
 
 from connections.models import Member, Role, Tenant
+
+# What the outbound layer's resolver answers for any name in tests: a public address that no
+# test may actually reach (there is no internet here), so connecting to it fails at once.
+PUBLIC_TEST_ADDRESS = "93.184.216.34"
+
+
+def stub_resolve(host, port):
+    """Resolve localhost names to loopback, literals to themselves, other names to one public."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return ["127.0.0.1"]
+    try:
+        return [str(ipaddress.ip_address(name.strip("[]")))]
+    except ValueError:
+        return [PUBLIC_TEST_ADDRESS]
+
+
+@pytest.fixture(autouse=True)
+def outbound_dns(monkeypatch):
+    """Stub connections.outbound's DNS for every test; refuse connecting to the stub's answer."""
+    from connections import outbound
+
+    monkeypatch.setattr(outbound, "resolve", stub_resolve)
+    create_connection = urllib3.util.connection.create_connection
+
+    def no_internet(address, *args, **kwargs):
+        if address[0] == PUBLIC_TEST_ADDRESS:
+            raise ConnectionRefusedError("tests never leave this machine")
+        return create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", no_internet)
 
 
 @pytest.fixture

@@ -165,20 +165,89 @@ def test_reset_and_counters(db):
     assert switches.active() == [] and switches.count("token") == 0
 
 
-def test_switches_endpoint(sandbox):
-    url = sandbox.url + "/sandbox/switches"
+@pytest.fixture
+def staff_client(client, django_user_model):
+    """Return a test client signed in as a staff user (the switches page needs one)."""
+    client.force_login(django_user_model.objects.create_user("sandbox-staff", is_staff=True))
+    return client
 
-    armed = requests.post(url, json={"target": "api", "mode": "429", "count": 2, "retry_after": 3}, timeout=10)
+
+def test_switches_endpoint(sandbox, staff_client):
+    url = "/sandbox/switches"
+
+    armed = staff_client.post(
+        url,
+        {"target": "api", "mode": "429", "count": 2, "retry_after": 3},
+        content_type="application/json",
+    )
     assert armed.status_code == 200
     assert armed.json()["switches"] == [
         {"id": armed.json()["switches"][0]["id"], "target": "api", "mode": "429", "remaining": 2, "seconds": 0.0, "retry_after": 3}
     ]
     assert me(sandbox).status_code == 429
-    assert "api" in requests.get(url, timeout=10).json()["counts"]
+    assert "api" in staff_client.get(url).json()["counts"]
 
-    bad = requests.post(url, json={"target": "api", "mode": "teapot"}, timeout=10)
+    teapot = {"target": "api", "mode": "teapot"}
+    bad = staff_client.post(url, teapot, content_type="application/json")
     assert bad.status_code == 400
 
-    cleared = requests.post(url, json={"reset": True}, timeout=10)
+    cleared = staff_client.post(url, {"reset": True}, content_type="application/json")
     assert cleared.json()["switches"] == []
     assert me(sandbox).status_code == 200
+
+
+def test_switches_refuse_anonymous_and_non_staff(sandbox, client, django_user_model):
+    url = sandbox.url + "/sandbox/switches"
+    body = {"target": "api", "mode": "hang", "seconds": 1}
+
+    anonymous = [requests.post(url, json=body, timeout=10), requests.get(url, timeout=10)]
+    client.force_login(django_user_model.objects.create_user("not-staff"))
+    signed_in = [
+        client.post("/sandbox/switches", body, content_type="application/json"),
+        client.get("/sandbox/switches"),
+    ]
+
+    assert [answer.status_code for answer in anonymous + signed_in] == [403, 403, 403, 403]
+    assert anonymous[0].json()["error"] == "forbidden"
+    assert switches.active() == []
+
+
+@pytest.mark.parametrize("seconds", [31, -1, 1e9, "NaN", "Infinity"])
+def test_switch_seconds_are_bounded(staff_client, seconds):
+    answer = staff_client.post(
+        "/sandbox/switches",
+        f'{{"target": "api", "mode": "hang", "seconds": {seconds}}}',
+        content_type="application/json",
+    )
+
+    assert answer.status_code == 400
+    assert "seconds" in answer.json()["error_description"]
+    assert switches.active() == []
+
+
+def test_switch_count_and_retry_after_are_bounded(db):
+    with pytest.raises(ValueError):
+        switches.set_switch("api", "500", count=switches.MAX_COUNT + 1)
+    with pytest.raises(ValueError):
+        switches.set_switch("token", "429", retry_after=switches.MAX_RETRY_AFTER + 1)
+    assert switches.set_switch("api", "hang", seconds=switches.MAX_SECONDS).seconds == 30
+
+
+def test_a_cross_site_form_cannot_arm_a_switch(staff_client):
+    answer = staff_client.post(
+        "/sandbox/switches", '{"target": "api", "mode": "500"}', content_type="text/plain"
+    )
+
+    assert answer.status_code == 415
+    assert switches.active() == []
+
+
+def test_a_hang_stored_before_the_bound_sleeps_at_most_the_bound(sandbox, monkeypatch):
+    from sandbox import views
+
+    Switch.objects.create(target="api", mode="hang", remaining=1, seconds=3600)
+    slept = []
+    monkeypatch.setattr(views.time, "sleep", slept.append)
+
+    assert me(sandbox).status_code == 200
+    assert slept == [switches.MAX_SECONDS]
