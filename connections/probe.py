@@ -2,10 +2,9 @@
 
 import json
 
-import requests
-
 from .auth import mode_for
 from .auth.base import (
+    REQUEST_ERRORS,
     join_url,
     render,
     retry_after_seconds,
@@ -65,7 +64,7 @@ def run_test(app, config, credentials, *, existing: bool = False) -> str:
     try:
         with session:
             response = session.request(spec.get("method", "GET"), url, allow_redirects=False, **kwargs)
-    except requests.RequestException as exc:
+    except REQUEST_ERRORS as exc:
         raise unavailable_from_exception(app, exc, "API") from None
     status = response.status_code
     if status >= 500 or status == 429:

@@ -20,8 +20,12 @@ from catalog.schema import LOOPBACK_HOSTS
 from catalog.services import oauth_client_secret
 from catalog.templating import TemplateError, render_template
 
+from .. import outbound
 from ..errors import ConnectionFailure
 from ..models import ErrorCode
+
+# What a request to an app raises when it gets no answer (unavailable_from_exception reads it).
+REQUEST_ERRORS = (requests.RequestException, outbound.OutboundRefused)
 
 SESSION_STATE_PREFIX = "connections.oauth_state."
 # Attempts started without a browser session (API token) hash their state in another domain,
@@ -154,7 +158,14 @@ def unavailable_from_response(app, response, where: str) -> ConnectionFailure:
 
 
 def unavailable_from_exception(app, exc, where: str) -> ConnectionFailure:
-    """Return the app_unavailable failure for a request that did not get an answer."""
+    """Return the failure for a request that did not get an answer (REQUEST_ERRORS).
+
+    A request the outbound layer refused to send (a private address, a scheme…) is
+    test_failed with its message: nothing was asked of the app, so nothing is transient about
+    it. A timeout or an unreachable host is app_unavailable.
+    """
+    if isinstance(exc, outbound.OutboundRefused) and not isinstance(exc, requests.RequestException):
+        return ConnectionFailure(ErrorCode.TEST_FAILED, f"{app.name}'s {where} was not called: {exc.message}")
     if isinstance(exc, requests.Timeout):
         message = f"{app.name} did not answer within {http_timeout():g} seconds at its {where}."
     elif isinstance(exc, requests.ConnectionError):
@@ -241,7 +252,7 @@ class BaseMode:
     def base_session(self, app, config, credentials) -> TimeoutSession:
         """Return a session with the app's static headers and its base_url attribute."""
         values = template_values(app, config, credentials)
-        session = TimeoutSession()
+        session = outbound.harden(TimeoutSession())
         spec = app.spec or {}
         for header, template in (spec.get("headers") or {}).items():
             session.headers[header] = render(app, template, values)

@@ -1,14 +1,15 @@
 """OAuth 1.0a (HMAC-SHA1): request token → authorize → access token (requests-oauthlib)."""
 
-import requests
 from requests_oauthlib import OAuth1, OAuth1Session
 from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
 from vault.services import secret_open, secret_seal
 
+from .. import outbound
 from ..errors import ConnectionFailure
 from ..models import ATTEMPT_PURPOSE, ErrorCode
 from .base import (
+    REQUEST_ERRORS,
     BaseMode,
     allow_loopback_http,
     bind_state,
@@ -43,19 +44,21 @@ class OAuth1Mode(BaseMode):
                 rejected_code, f"{app.name} refused the request at its {where} (HTTP {response.status_code}).",
                 http_status=response.status_code,
             )
-        if isinstance(exc, requests.RequestException):
+        if isinstance(exc, REQUEST_ERRORS):
             return unavailable_from_exception(app, exc, where)
         return ConnectionFailure(rejected_code, f"{app.name} gave an unusable answer at its {where}.")
 
     def start(self, attempt, *, request, secret_values) -> str:
         app = attempt.app
         client, client_secret = oauth_client_for(app)
-        oauth = OAuth1Session(client.client_id, client_secret=client_secret, callback_uri=client.redirect_uri)
+        oauth = outbound.harden(
+            OAuth1Session(client.client_id, client_secret=client_secret, callback_uri=client.redirect_uri)
+        )
         try:
             token = oauth.fetch_request_token(
                 self._url(app, "request_token_url", attempt.config), timeout=http_timeout()
             )
-        except (TokenRequestDenied, TokenMissing, ValueError, requests.RequestException) as exc:
+        except (TokenRequestDenied, TokenMissing, ValueError, *REQUEST_ERRORS) as exc:
             raise self._token_failure(app, exc, "request-token endpoint", ErrorCode.AUTHORIZATION_REJECTED) from None
         values = template_values(app, attempt.config)
         extra = {key: render(app, value, values) for key, value in (self._spec(app).get("authorize_params") or {}).items()}
@@ -79,18 +82,20 @@ class OAuth1Mode(BaseMode):
             raise ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, f"{app.name}'s answer had no verifier.")
         pending = secret_open(secret=attempt.pending_secret, purpose=ATTEMPT_PURPOSE)
         client, client_secret = oauth_client_for(app)
-        oauth = OAuth1Session(
-            client.client_id,
-            client_secret=client_secret,
-            resource_owner_key=pending["oauth_token"],
-            resource_owner_secret=pending["oauth_token_secret"],
-            verifier=verifier,
+        oauth = outbound.harden(
+            OAuth1Session(
+                client.client_id,
+                client_secret=client_secret,
+                resource_owner_key=pending["oauth_token"],
+                resource_owner_secret=pending["oauth_token_secret"],
+                verifier=verifier,
+            )
         )
         try:
             token = oauth.fetch_access_token(
                 self._url(app, "access_token_url", attempt.config), verifier=verifier, timeout=http_timeout()
             )
-        except (TokenRequestDenied, TokenMissing, ValueError, requests.RequestException) as exc:
+        except (TokenRequestDenied, TokenMissing, ValueError, *REQUEST_ERRORS) as exc:
             raise self._token_failure(app, exc, "access-token endpoint", ErrorCode.AUTHORIZATION_REJECTED) from None
         return {"oauth_token": token["oauth_token"], "oauth_token_secret": token["oauth_token_secret"]}
 

@@ -14,9 +14,11 @@ from requests_oauthlib import OAuth2Session
 from catalog.models import App
 from vault.services import secret_open, secret_seal
 
+from .. import outbound
 from ..errors import ConnectionFailure, sanitize_provider_text
 from ..models import ATTEMPT_PURPOSE, ErrorCode
 from .base import (
+    REQUEST_ERRORS,
     BaseMode,
     TimeoutSession,
     allow_loopback_http,
@@ -82,7 +84,9 @@ class OAuth2Mode(BaseMode):
 
     def _oauth_session(self, app, client, *, scopes=None, state=None) -> OAuth2Session:
         scope = self._separator(app).join(scopes) if scopes else None
-        oauth = OAuth2Session(client.client_id, redirect_uri=client.redirect_uri, scope=scope, state=state)
+        oauth = outbound.harden(
+            OAuth2Session(client.client_id, redirect_uri=client.redirect_uri, scope=scope, state=state)
+        )
 
         def check_status(response):
             if response.status_code >= 500 or response.status_code == 429:
@@ -158,7 +162,7 @@ class OAuth2Mode(BaseMode):
                 http_status=exc.status_code,
                 provider_error=exc.error,
             ) from None
-        except requests.RequestException as exc:
+        except REQUEST_ERRORS as exc:
             raise unavailable_from_exception(app, exc, "token endpoint") from None
 
     def _oauth_error_message(self, app, exc, what: str) -> str:
@@ -272,14 +276,14 @@ class OAuth2Mode(BaseMode):
         else:
             base = {"client_id": client.client_id, "client_secret": client_secret}
         failure = None
-        with TimeoutSession() as http:
+        with outbound.harden(TimeoutSession()) as http:
             for hint in ("refresh_token", "access_token"):
                 token = credentials.get(hint)
                 if not token:
                     continue
                 try:
                     response = http.post(url, data={**base, "token": token, "token_type_hint": hint}, auth=auth)
-                except requests.RequestException as exc:
+                except REQUEST_ERRORS as exc:
                     failure = failure or unavailable_from_exception(app, exc, "revocation endpoint")
                     continue
                 if response.status_code >= 500 or response.status_code == 429:

@@ -7,6 +7,7 @@ from django.db import transaction
 from vault.services import secret_destroy, secret_replace, secret_seal
 
 from ..models import WEBHOOK_PURPOSE, EventKind, Tenant
+from ..outbound import display_url
 from .events import event_record
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
@@ -17,7 +18,7 @@ def tenant_webhook_set(*, tenant: Tenant, url: str, actor) -> str | None:
     """Save the webhook URL; return a new signing secret (to show once) when none existed yet."""
     tenant.webhook_url = url
     tenant.save(update_fields=["webhook_url"])
-    event_record(kind=EventKind.WEBHOOK_UPDATED, tenant=tenant, actor=actor, detail={"url": url})
+    event_record(kind=EventKind.WEBHOOK_UPDATED, tenant=tenant, actor=actor, detail={"url": display_url(url)})
     if url and tenant.webhook_secret_id is None:
         return tenant_webhook_secret_rotate(tenant=tenant, actor=actor)
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from vault.services import secret_open
 
+from .. import outbound
 from ..models import WEBHOOK_PURPOSE, GlobalConnection, Tenant
 from .alerts import is_alerting_transition
 
@@ -29,6 +31,8 @@ SIGNATURE_HEADER = "X-AppConnections-Signature"
 TIMESTAMP_HEADER = "X-AppConnections-Timestamp"
 EVENT_HEADER = "X-AppConnections-Event"
 WEBHOOK_EVENT = "connection.status_changed"
+
+logger = logging.getLogger(__name__)
 
 
 def payload_for(connection, *, old_status: str, new_status: str, event_id=None) -> dict:
@@ -104,6 +108,16 @@ def webhook_deliver(*, tenant: Tenant, payload: dict) -> int:
     }
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret=secret, timestamp=timestamp, body=body)
-    response = requests.post(tenant.webhook_url, data=body, headers=headers, timeout=settings.HTTP_TIMEOUT)
+    try:
+        with outbound.session() as http:
+            response = http.post(tenant.webhook_url, data=body, headers=headers)
+    except outbound.OutboundRefused as refused:
+        if isinstance(refused, requests.RequestException):
+            raise  # too slow or unreachable: the task retries
+        logger.warning(
+            "Webhook of tenant %s not sent to %s: %s",
+            tenant.pk, outbound.display_url(tenant.webhook_url), refused.message,
+        )
+        return 0
     response.raise_for_status()
     return response.status_code

@@ -13,7 +13,15 @@ from connections.services import rotation, webhooks
 from connections.services.health import connection_check
 from connections.services.tenants import tenant_webhook_set
 
-from ..bg_support import Worker, api_key_app, make_connection, make_global_copy, purge_broker, subprocess_env, wait_for
+from ..bg_support import (
+    Worker,
+    api_key_app,
+    make_connection,
+    make_global_copy,
+    purge_broker,
+    subprocess_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,7 +79,9 @@ def test_webhook_signed_retried_and_sent_once_per_transition(sandbox, tenant, ad
     tenant.refresh_from_db()
     conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key})
     purge_broker()
-    worker = Worker(subprocess_env(sandbox.url), concurrency=1).start()
+    env = subprocess_env(sandbox.url)
+    env["OUTBOUND_ALLOW"] = f"127.0.0.1:{receiver.server.server_port}"  # an on-premise receiver
+    worker = Worker(env, concurrency=1).start()
     try:
         sandbox.set_switch("api", "invalid_grant", count=3)  # the API answers 401: expired
         connection_check(connection=conn)
@@ -94,6 +104,25 @@ def test_webhook_signed_retried_and_sent_once_per_transition(sandbox, tenant, ad
     assert payload["connection"]["previous_status"] == "active"
     assert payload["connection"]["error_code"] == "connection_expired"
     assert sandbox.api_key not in body.decode() and secret not in body.decode()
+    assert Event.all_objects.filter(connection=conn, kind="alert_sent").count() == 1
+
+
+def test_webhook_to_a_private_address_is_never_sent(sandbox, tenant, admin_member, receiver):
+    """Without OUTBOUND_ALLOW the worker refuses a loopback webhook: the receiver gets nothing."""
+    tenant.webhook_url = receiver.url  # stored before the rule, or typed in the admin
+    tenant.save()
+    conn = make_connection(tenant, api_key_app(), {"api_key": sandbox.api_key})
+    purge_broker()
+    worker = Worker(subprocess_env(sandbox.url), concurrency=1).start()
+    try:
+        sandbox.set_switch("api", "invalid_grant", count=3)
+        connection_check(connection=conn)
+        wait_for(lambda: "not sent to http://127.0.0.1" in worker.output(),
+                 timeout=60, message="the worker refusing the delivery")
+        assert "/hooks/…" in worker.output() and "/hooks/appconn" not in worker.output()
+    finally:
+        worker.stop()
+    assert receiver.received == []
     assert Event.all_objects.filter(connection=conn, kind="alert_sent").count() == 1
 
 
