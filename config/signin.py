@@ -13,17 +13,28 @@ import ipaddress
 import math
 from datetime import timedelta
 
+from axes.backends import AxesStandaloneBackend
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.db.models import Max
 from django.shortcuts import render
 from django.utils import timezone
 
 RESET_KEY_PREFIX = "password-reset:"
+
+
+class SignInBackend(AxesStandaloneBackend, ModelBackend):
+    """Refuse a locked-out username and address before hashing anything, then check the password."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        # Raises PermissionDenied (a failed sign-in, counted) when the pair is locked out.
+        AxesStandaloneBackend.authenticate(self, request, username, password, **kwargs)
+        return ModelBackend.authenticate(self, request, username, password, **kwargs)
 
 
 def client_ip(request) -> str | None:
@@ -45,8 +56,8 @@ def lockout_response(request, original_response, credentials):
     """Render the lockout page: sign-in for this username from here is paused until a given time."""
     cool_off = get_cool_off(request)
     attempts = AxesProxyHandler.get_implementation().get_user_attempts(request, credentials)
-    times = [found for found in (qs.aggregate(last=Max("attempt_time"))["last"] for qs in attempts) if found]
-    retry_at = max(times, default=timezone.now()) + cool_off
+    times = [qs.aggregate(last=Max("attempt_time"))["last"] for qs in attempts]
+    retry_at = max((found for found in times if found), default=timezone.now()) + cool_off
     wait = max(retry_at - timezone.now(), timedelta(0))
     context = {
         "retry_at": retry_at,
@@ -54,7 +65,8 @@ def lockout_response(request, original_response, credentials):
         "failure_limit": get_failure_limit(request, credentials),
         "login_url": request.path,
     }
-    response = render(request, "registration/lockout.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
+    status = settings.AXES_HTTP_RESPONSE_CODE
+    response = render(request, "registration/lockout.html", context, status=status)
     response["Retry-After"] = str(max(math.ceil(wait.total_seconds()), 1))
     return response
 
@@ -85,7 +97,8 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form):
-        keys = reset_throttle_keys(address=client_ip(self.request), emails=[form.cleaned_data["email"]])
+        address, email = client_ip(self.request), form.cleaned_data["email"]
+        keys = reset_throttle_keys(address=address, emails=[email])
         counts = [_count_request(key) for key in keys]
         if max(counts) > settings.PASSWORD_RESET_LIMIT:
             minutes = max(settings.PASSWORD_RESET_WINDOW // 60, 1)

@@ -98,7 +98,7 @@ class Command(BaseCommand):
         if created_user:
             self.stdout.write(f"Created user {username}.")
         elif new_password is not None:
-            self.stdout.write(f"Set a new password for {username}: their sessions are signed out.")
+            self.stdout.write(f"Set a new password for {username}; they are signed out.")
         else:
             self.stdout.write(f"{username} already exists; the password was not changed.")
         self.stdout.write(self.style.SUCCESS(action))
