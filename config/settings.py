@@ -1,5 +1,6 @@
 """Settings for App Connections, read from the environment (and `.env` when present)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "vault",
     "catalog",
     "connections",
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "connections.middleware.TenantMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +115,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# One backend (Django's, behind django-axes' lockout check): code that asks "the" backend, such
+# as User.objects.with_perm, keeps working.
+AUTHENTICATION_BACKENDS = ["config.signin.SignInBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -146,13 +153,34 @@ SESSION_COOKIE_HTTPONLY = True
 # Strict would drop the session on the provider's redirect back to our OAuth callback.
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=not DEBUG) else None
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# Proxies in front of the app that append to X-Forwarded-For (a CDN before the TLS proxy: 2).
+PROXY_HOPS = env.int("PROXY_HOPS", default=1)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Sign-in throttling (django-axes, database handler): after AXES_FAILURE_LIMIT wrong passwords
+# for one username from one client address, that pair is refused for the cool-off; other
+# addresses (the real user elsewhere) and other users behind the same address are not.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Failures during a lockout are refused without being counted, so the retry time shown holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Not ipware's guesses from client-settable headers: REMOTE_ADDR, or what our proxy appended.
+AXES_CLIENT_IP_CALLABLE = "config.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.signin.lockout_response"
+# Password reset by email: requests per client address and per email address in the window.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)
+PASSWORD_RESET_WINDOW = env.int("PASSWORD_RESET_WINDOW", default=3600)
+# Seconds a reset link stays valid (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 
 # Connection behaviour.
 REFRESH_WINDOW = env.int("REFRESH_WINDOW", default=600)

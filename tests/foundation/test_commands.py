@@ -80,6 +80,56 @@ def test_add_member_existing_user_changes_role_and_keeps_password(tenant, other_
     assert Member.objects.filter(user=user).count() == 2
 
 
+def test_add_member_refuses_to_change_an_existing_users_password(
+    client, tenant, other_tenant, operator_member
+):
+    user = operator_member.user
+    client.force_login(user)
+    with pytest.raises(CommandError, match="User operator-acme already exists") as error:
+        run(
+            "add_member", "globex", user.username, "--role", "admin", "--password-stdin",
+            stdin=STRONG + "\n",
+        )
+    assert "already exists" in str(error.value) and "--reset-password" in str(error.value)
+    assert STRONG not in str(error.value)
+    user.refresh_from_db()
+    assert user.check_password("pw-for-tests-only")
+    assert not Member.objects.filter(user=user, tenant=other_tenant).exists()  # nothing half-done
+    assert client.get("/connections/").status_code == 200  # still signed in
+
+
+def test_add_member_existing_user_without_password_says_it_is_kept(
+    tenant, other_tenant, operator_member
+):
+    out = run("add_member", "globex", operator_member.user.username, "--role", "viewer")
+    assert "already exists; the password was not changed" in out
+    assert "Added operator-acme to Globex as viewer." in out
+
+
+def test_add_member_reset_password_sets_the_new_one_and_says_it_signs_out(
+    client, tenant, operator_member
+):
+    user = operator_member.user
+    client.force_login(user)
+    out = run(
+        "add_member", "acme", user.username, "--role", "operator", "--password-stdin",
+        "--reset-password", stdin=STRONG + "\n",
+    )
+    user.refresh_from_db()
+    assert user.check_password(STRONG)
+    assert f"Set a new password for {user.username}" in out and "signed out" in out
+    assert STRONG not in out
+    assert client.get("/connections/").status_code == 302  # the old session ended
+
+
+def test_add_member_reset_password_without_stdin_prints_a_new_one_once(tenant, operator_member):
+    username = operator_member.user.username
+    out = run("add_member", "acme", username, "--role", "operator", "--reset-password")
+    password = re.search(r"Password for operator-acme \(shown once\): (\S+)", out).group(1)
+    operator_member.user.refresh_from_db()
+    assert operator_member.user.check_password(password)
+
+
 def test_add_member_unknown_tenant(tenant):
     with pytest.raises(CommandError, match=r"Unknown tenant 'nope' \(known: acme\)"):
         run("add_member", "nope", "alice", "--role", "admin")

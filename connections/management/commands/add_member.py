@@ -25,10 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="", help="Email for a new user (alerts are sent there).")
         parser.add_argument(
             "--password-stdin", action="store_true",
-            help="Read the user's password from standard input (first line) and set it.",
+            help="Read the password of a new user from standard input (first line).",
+        )
+        parser.add_argument(
+            "--reset-password", action="store_true",
+            help="Replace an existing user's password (from --password-stdin, or generated and "
+            "printed once); this signs them out everywhere.",
         )
 
-    def handle(self, *args, tenant_slug, username, role, email="", password_stdin=False, **options):
+    def handle(
+        self, *args, tenant_slug, username, role, email="", password_stdin=False,
+        reset_password=False, **options,
+    ):
         role = role.strip().lower()
         if role not in Role.values:
             raise CommandError(f"Unknown role {role!r}: use one of {', '.join(Role.values)}.")
@@ -53,10 +61,18 @@ class Command(BaseCommand):
         with transaction.atomic():
             user = User.objects.filter(username=username).first()
             created_user = user is None
+            if not created_user and password is not None and not reset_password:
+                # The person may not be who the caller thinks: never take over a sign-in silently.
+                raise CommandError(
+                    f"User {username} already exists; its password was not changed and nothing "
+                    "was done. Run again without --password-stdin to add the user with the "
+                    "password they have, or add --reset-password to replace it (this signs "
+                    "them out everywhere)."
+                )
             if created_user:
                 user = User(username=username, email=email)
             generated = None
-            if password is None and created_user:
+            if password is None and (created_user or reset_password):
                 generated = secrets.token_urlsafe(12)
             new_password = password or generated
             if new_password is not None:
@@ -81,8 +97,10 @@ class Command(BaseCommand):
 
         if created_user:
             self.stdout.write(f"Created user {username}.")
-        elif password is not None:
-            self.stdout.write(f"Set a new password for {username}.")
+        elif new_password is not None:
+            self.stdout.write(f"Set a new password for {username}; they are signed out.")
+        else:
+            self.stdout.write(f"{username} already exists; the password was not changed.")
         self.stdout.write(self.style.SUCCESS(action))
         if generated:
             self.stdout.write(f"Password for {username} (shown once): {generated}")
