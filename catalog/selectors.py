@@ -1,6 +1,7 @@
 """Reads of the catalog: visible apps with the tenant's connection counts, in constant queries."""
 
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Lower
 from django.http import Http404
 
 from .models import OAUTH_MODES, App, OAuthClient
@@ -26,7 +27,7 @@ def app_list_for_tenant(*, tenant, q: str = "", category: str = "", auth_mode: s
         apps = apps.filter(category=category)
     if auth_mode:
         apps = apps.filter(auth_mode=auth_mode)
-    return apps.order_by("name")
+    return apps.order_by(Lower("name"), "slug")
 
 
 def category_counts(*, q: str = "", auth_mode: str = "") -> dict:
