@@ -389,3 +389,6 @@ class Usage(models.Model):
 
     def __str__(self):
         return f"{self.consumer} ({self.count})"
+
+
+from .models_ui import UiPreference  # noqa: E402,F401  (a model of this app kept in its own module)

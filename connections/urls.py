@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_global, views_publication
+from . import views, views_global, views_publication, views_ui
 
 app_name = "connections"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("attempts/<uuid:pk>/confirm/", views.attempt_confirm, name="attempt_confirm"),
     path("<uuid:pk>/", views.connection_detail, name="detail"),
     path("<uuid:pk>/check/", views.connection_check, name="check"),
+    path("<uuid:pk>/live/", views_ui.connection_live, name="live"),
     path("<uuid:pk>/reauthorize/", views.connection_reauthorize, name="reauthorize"),
     path("<uuid:pk>/rename/", views.connection_rename, name="rename"),
     path("<uuid:pk>/revoke/", views.connection_revoke, name="revoke"),
@@ -20,4 +21,6 @@ urlpatterns = [
     path("publication/<int:pk>/withdraw/", views_publication.publication_withdraw, name="publication_withdraw"),
     path("global/<uuid:pk>/", views_global.global_detail, name="global_detail"),
     path("global/<uuid:pk>/check/", views_global.global_check, name="global_check"),
+    path("global/<uuid:pk>/live/", views_ui.global_live, name="global_live"),
+    path("preferences/theme/", views_ui.theme_set, name="theme"),
 ]
