@@ -65,4 +65,6 @@ def tile_svg(*, svg: str, hex_colour: str) -> str:
     inner = svg.split(">", 1)[1].rsplit("</svg>", 1)[0]
     if "</title>" in inner:
         inner = inner.split("</title>", 1)[1]
-    return TILE.format(background=hex_colour.upper(), foreground=glyph_colour(hex_colour), glyph=inner)
+    return TILE.format(
+        background=hex_colour.upper(), foreground=glyph_colour(hex_colour), glyph=inner
+    )

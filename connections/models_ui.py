@@ -20,7 +20,10 @@ class UiPreference(models.Model):
         DARK = "dark", _("Dark")
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ui_preference", verbose_name=_("user")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="ui_preference",
+        verbose_name=_("user"),
     )
     theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -44,6 +47,6 @@ def _remember_theme_in_session(sender, request, user, **kwargs):
 
 @receiver(user_logged_out, dispatch_uid="connections.signed_out_message")
 def _say_signed_out(sender, request, user, **kwargs):
-    """Tell the person on the sign-in page that signing out worked (messages outlive the session)."""
+    """Tell the sign-in page that signing out worked (a message outlives the session)."""
     if request is not None and user is not None:
         messages.info(request, _("You are signed out."))

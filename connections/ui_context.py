@@ -2,7 +2,10 @@
 
 from .models_ui import SESSION_THEME, UiPreference
 
-THEMES = [(value, label, icon) for (value, label), icon in zip(UiPreference.Theme.choices, ("monitor", "sun", "moon"))]
+THEMES = [
+    (value, label, icon)
+    for (value, label), icon in zip(UiPreference.Theme.choices, ("monitor", "sun", "moon"))
+]
 
 
 def theme(request):

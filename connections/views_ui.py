@@ -49,7 +49,9 @@ def _live(request, connection, *, can_check, testid=""):
 def connection_live(request, pk):
     """Render the parts of a connection page that checks and refreshes change (polled)."""
     connection = selectors.connection_get_for_tenant(tenant=request.tenant, pk=pk)
-    return _live(request, connection, can_check=connection.is_live and request.membership.can_create)
+    return _live(
+        request, connection, can_check=connection.is_live and request.membership.can_create
+    )
 
 
 @require_GET
@@ -57,4 +59,6 @@ def connection_live(request, pk):
 def global_live(request, pk):
     """Render the parts of a global connection page that checks change (polled)."""
     connection = selectors.global_connection_get(pk=pk)
-    return _live(request, connection, can_check=request.membership.can_create, testid="global-health")
+    return _live(
+        request, connection, can_check=request.membership.can_create, testid="global-health"
+    )

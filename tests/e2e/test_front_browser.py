@@ -45,23 +45,42 @@ def world(catalog, admin_member, live_server):
     tenant = admin_member.tenant
     sandbox_app = App.objects.get(slug="sandbox-api-key")
     connection = Connection.all_objects.create(
-        tenant=tenant, app=sandbox_app, name="Billing account with a name long enough to wrap on phones",
-        status=ConnectionStatus.ACTIVE, account_label="finance.team.with.a.long.address@example-company.test",
-        created_by=admin_member.user, authorized_at=timezone.now(), last_checked_at=timezone.now(),
+        tenant=tenant,
+        app=sandbox_app,
+        name="Billing account with a name long enough to wrap on phones",
+        status=ConnectionStatus.ACTIVE,
+        account_label="finance.team.with.a.long.address@example-company.test",
+        created_by=admin_member.user,
+        authorized_at=timezone.now(),
+        last_checked_at=timezone.now(),
         credentials=secret_seal(payload={"api_key": catalog.api_key}, purpose=CONNECTION_PURPOSE),
     )
     HealthCheck.objects.create(connection=connection, kind="check", ok=True, duration_ms=41)
     stripe = App.objects.get(slug="stripe")
-    Connection.all_objects.create(tenant=tenant, app=stripe, name="Payouts", status=ConnectionStatus.EXPIRED,
-                                  last_error_code="connection_expired", created_by=admin_member.user)
+    Connection.all_objects.create(
+        tenant=tenant,
+        app=stripe,
+        name="Payouts",
+        status=ConnectionStatus.EXPIRED,
+        last_error_code="connection_expired",
+        created_by=admin_member.user,
+    )
     global_connection = GlobalConnection.objects.create(
-        app=App.objects.get(slug="github"), name="Open-source org", status=ConnectionStatus.ACTIVE,
-        account_label="octo-org", source_tenant=tenant, last_checked_at=timezone.now(),
+        app=App.objects.get(slug="github"),
+        name="Open-source org",
+        status=ConnectionStatus.ACTIVE,
+        account_label="octo-org",
+        source_tenant=tenant,
+        last_checked_at=timezone.now(),
     )
     api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
     failed = Attempt.all_objects.create(
-        tenant=tenant, app=App.objects.get(slug="sandbox-oauth2"), name="Support inbox",
-        created_by=admin_member.user, status=Attempt.Status.FAILED, error_code="authorization_rejected",
+        tenant=tenant,
+        app=App.objects.get(slug="sandbox-oauth2"),
+        name="Support inbox",
+        created_by=admin_member.user,
+        status=Attempt.Status.FAILED,
+        error_code="authorization_rejected",
         error_message="The account owner pressed Deny.",
         expires_at=timezone.now(),
     )
@@ -93,7 +112,10 @@ def _context(browser, *, viewport=DESKTOP, scheme="light"):
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.csp_errors = []
-    page.on("console", lambda m: page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     return page
 
 
@@ -129,7 +151,9 @@ def _no_sideways_scroll(page):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_main_page_passes_axe_with_no_csp_error(_browser, live_server, world, admin_member, scheme):
+def test_every_main_page_passes_axe_with_no_csp_error(
+    _browser, live_server, world, admin_member, scheme
+):
     page = _context(_browser, scheme=scheme)
     page.goto(f"{live_server.url}/accounts/login/")
     problems = {"login": _blocking_violations(page)}
@@ -168,7 +192,9 @@ def test_every_main_page_fits_a_phone(_browser, live_server, world, admin_member
     page.context.close()
 
 
-def test_sandbox_consent_page_and_the_link_button_shows_progress(_browser, live_server, world, admin_member):
+def test_sandbox_consent_page_and_the_link_button_shows_progress(
+    _browser, live_server, world, admin_member
+):
     page = _context(_browser)
     login(page, live_server, admin_member.user.username)
     page.goto(f"{live_server.url}/connections/new/sandbox-oauth2/")
@@ -185,7 +211,9 @@ def test_sandbox_consent_page_and_the_link_button_shows_progress(_browser, live_
     page.context.close()
 
 
-def test_theme_switch_is_remembered_and_rendered_by_the_server(_browser, live_server, world, admin_member):
+def test_theme_switch_is_remembered_and_rendered_by_the_server(
+    _browser, live_server, world, admin_member
+):
     page = _context(_browser)  # the system says light
     login(page, live_server, admin_member.user.username)
     page.goto(f"{live_server.url}/connections/")
@@ -208,7 +236,9 @@ def test_theme_switch_is_remembered_and_rendered_by_the_server(_browser, live_se
     other.context.close()
 
 
-def test_check_button_shows_progress_and_the_page_follows_the_worker(_browser, live_server, world, admin_member):
+def test_check_button_shows_progress_and_the_page_follows_the_worker(
+    _browser, live_server, world, admin_member
+):
     connection = world["connection"]
     page = _context(_browser)
     login(page, live_server, admin_member.user.username)
@@ -219,8 +249,14 @@ def test_check_button_shows_progress_and_the_page_follows_the_worker(_browser, l
     Connection.all_objects.filter(pk=connection.pk).update(
         status=ConnectionStatus.ERROR, consecutive_failures=3, last_error_code="app_unavailable"
     )
-    HealthCheck.objects.create(connection=connection, kind="check", ok=False, error_code="app_unavailable",
-                               http_status=503, duration_ms=12)
+    HealthCheck.objects.create(
+        connection=connection,
+        kind="check",
+        ok=False,
+        error_code="app_unavailable",
+        http_status=503,
+        duration_ms=12,
+    )
     expect(page.locator("[data-live=status]")).to_contain_text("App unavailable", timeout=15_000)
     expect(page.locator("[data-live=health]")).to_contain_text("HTTP 503")
     expect(page.locator("[data-live=status-text]")).to_contain_text("3 failed checks in a row")
@@ -235,7 +271,9 @@ def test_check_button_shows_progress_and_the_page_follows_the_worker(_browser, l
 
 
 def test_django_admin_works_under_the_csp(_browser, live_server, world):
-    staff = get_user_model().objects.create_superuser(username="sysadmin", password=PASSWORD, email="s@ops.test")
+    staff = get_user_model().objects.create_superuser(
+        username="sysadmin", password=PASSWORD, email="s@ops.test"
+    )
     page = _context(_browser)
     login(page, live_server, staff.username)
     paths = [

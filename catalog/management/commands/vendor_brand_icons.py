@@ -28,13 +28,17 @@ class Command(BaseCommand):
     help = "Write static/brands/*.svg for the catalog's apps from simple-icons-pack (CC0)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="Report differences, write nothing.")
+        parser.add_argument(
+            "--check", action="store_true", help="Report differences, write nothing."
+        )
 
     def handle(self, *args, check=False, **options):
         try:
             import simple_icons_pack
         except ImportError:
-            raise CommandError("simple-icons-pack is not installed: pip install -r requirements.lock") from None
+            raise CommandError(
+                "simple-icons-pack is not installed: pip install -r requirements.lock"
+            ) from None
         from importlib.metadata import version
 
         wanted, missing = {}, []
@@ -48,19 +52,30 @@ class Command(BaseCommand):
                 missing.append(spec["slug"])
 
         folder = icons.brands_dir()
-        files = {slug: icons.tile_svg(svg=found.svg, hex_colour=found.hex) for slug, (found, _) in wanted.items()}
+        files = {
+            slug: icons.tile_svg(svg=found.svg, hex_colour=found.hex)
+            for slug, (found, _) in wanted.items()
+        }
         rows = "\n".join(
-            f"- `{slug}.svg`: {found.title} ({spec['slug']})" for slug, (found, spec) in sorted(wanted.items())
+            f"- `{slug}.svg`: {found.title} ({spec['slug']})"
+            for slug, (found, spec) in sorted(wanted.items())
         )
         files_text = {f"{slug}.svg": text for slug, text in files.items()}
         files_text["README.md"] = LICENCE.format(version=version("simple-icons-pack"), rows=rows)
         present = {path.name for path in folder.glob("*")} if folder.is_dir() else set()
         stale = present - set(files_text)
-        changed = [name for name, text in files_text.items() if not (folder / name).is_file() or (folder / name).read_text() != text]
+        changed = [
+            name
+            for name, text in files_text.items()
+            if not (folder / name).is_file() or (folder / name).read_text() != text
+        ]
 
         if check:
             if changed or stale:
-                raise CommandError(f"static/brands is out of date: changed {sorted(changed)}, stale {sorted(stale)}")
+                raise CommandError(
+                    f"static/brands is out of date: changed {sorted(changed)}, stale {sorted(stale)}."
+                    " Run make icons."
+                )
             self.stdout.write(f"static/brands is up to date: {len(files)} icons.")
             return
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,6 +84,8 @@ class Command(BaseCommand):
         for name in stale:
             (folder / name).unlink()
         icons.vendored.cache_clear()
-        self.stdout.write(f"{len(files)} icons in static/brands ({len(changed)} written, {len(stale)} removed).")
+        self.stdout.write(
+            f"{len(files)} icons in static/brands ({len(changed)} written, {len(stale)} removed)."
+        )
         if missing:
             self.stdout.write(f"No Simple Icons glyph (letters tile): {', '.join(missing)}")
