@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -139,7 +140,7 @@ def _failure_context(code, message=""):
 @tenant_required()
 def connection_list(request):
     tenant = request.tenant
-    apps = list(App.objects.filter(pk__in=Connection.objects.for_tenant(tenant).values("app_id")).order_by("name"))
+    apps = list(App.objects.filter(pk__in=Connection.objects.for_tenant(tenant).values("app_id")).order_by(Lower("name")))
     filters = ConnectionFilterForm(request.GET, apps=apps)
     app_slug, status, q = filters.value("app"), filters.value("status"), filters.value("q")
     app = next((candidate for candidate in apps if candidate.slug == app_slug), None)
