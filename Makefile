@@ -21,7 +21,7 @@ TEST_ENV = ENV_FILE=/dev/null DEBUG=false TESTING=true SANDBOX_ENABLED=true \
 	CELERY_BROKER_URL=$(REDIS_HOST)/$(BROKER_DB) CACHE_KEY_PREFIX=test-$(DB_NAME) \
 	PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: run test bench pytest install setup lock clean check
+.PHONY: run test bench pytest install setup lock clean check icons
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: $(STAMP)
 
 check: $(STAMP)
 	@$(TEST_ENV) $(PY) manage.py check
+
+# Rewrite static/brands/ from simple-icons-pack after adding apps (the SVGs are committed).
+icons: $(STAMP)
+	@$(TEST_ENV) $(PY) manage.py vendor_brand_icons
 
 lock:
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

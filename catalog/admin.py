@@ -54,7 +54,7 @@ class AppAdmin(admin.ModelAdmin):
         try:
             app.oauth_client
         except OAuthClient.DoesNotExist:
-            return format_html('<span style="color:#b54708">{}</span>', "Not configured")
+            return format_html('<span class="ac-warning">{}</span>', "Not configured")
         return "Registered"
 
     @admin.display(description="Redirect URI to register")
@@ -97,7 +97,7 @@ class OAuthClientAdmin(admin.ModelAdmin):
     @admin.display(description="Redirect URI", boolean=False)
     def redirect_uri_display(self, client):
         return format_html(
-            '<code style="user-select:all">{}</code><div class="help">{}</div>',
+            '<code class="ac-select-all">{}</code><div class="help">{}</div>',
             client.redirect_uri,
             "Paste exactly this URL as the redirect / callback URL of the OAuth app at the provider.",
         )

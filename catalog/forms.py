@@ -24,7 +24,7 @@ class CatalogFilterForm(forms.Form):
 class SpecField(forms.CharField):
     """The provider spec as YAML (or JSON, a subset of YAML) text."""
 
-    widget = forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family: monospace"})
+    widget = forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "ac-monospace"})
 
     def prepare_value(self, value):
         if isinstance(value, dict):

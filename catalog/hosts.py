@@ -22,7 +22,7 @@ name the field, never the value. Pure functions: nothing here resolves or sends.
 import re
 from urllib.parse import urlsplit
 
-from .schema import TemplateError, render_template, template_names
+from .templating import TemplateError, render_template, template_names
 
 FORMATS = ("subdomain", "hostname", "url", "email", "text")
 SANDBOX_PLACEHOLDER = "sandbox"

@@ -63,6 +63,13 @@ class App(models.Model):
         return f"{settings.BASE_URL}{reverse('connections:callback', args=[self.slug])}"
 
     @property
+    def docs_link(self) -> str:
+        """Return the docs URL to show, the sandbox's placeholder rendered ({sandbox}/sandbox/)."""
+        if self.docs_url.startswith("{sandbox}"):
+            return settings.SANDBOX_URL + self.docs_url.removeprefix("{sandbox}")
+        return self.docs_url
+
+    @property
     def initials(self) -> str:
         words = [w for w in self.name.replace("-", " ").split() if w[:1].isalnum()]
         return ("".join(w[0] for w in words[:2]) or self.name[:2]).upper()

@@ -47,6 +47,7 @@ APP_SCHEMA = {
         "category": {"enum": list(Category.values)},
         "description": {"type": "string"},
         "docs_url": _url,
+        "icon": {"type": "string", "pattern": r"^[a-z0-9_]+$", "maxLength": 64},  # simpleicons.org
         "auth": {"enum": list(AuthMode.values)},
         "base_url": _url,
         # Static headers sent with every request to the app (e.g. an API version header).

@@ -1,6 +1,7 @@
 """Reads of the catalog: visible apps, their categories and whether they can be linked."""
 
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Lower
 
 from .models import App, OAuthClient
 
@@ -23,7 +24,7 @@ def app_list(*, q: str = "", category: str = "", auth_mode: str = ""):
     apps = _searched(q=q, auth_mode=auth_mode).annotate(has_client=_configured())
     if category:
         apps = apps.filter(category=category)
-    return apps.order_by("name")
+    return apps.order_by(Lower("name"), "slug")  # "monday.com" among the m's, not after Zoom
 
 
 def category_counts(*, q: str = "", auth_mode: str = "") -> dict:

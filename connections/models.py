@@ -445,3 +445,32 @@ class Usage(models.Model):
 
     def __str__(self):
         return f"{self.consumer} ({self.count})"
+
+
+# The session caches the user's theme, so rendering a page costs no query.
+SESSION_THEME = "ui_theme"
+
+
+class UiPreference(models.Model):
+    """One user's dashboard preferences, kept across sessions and devices."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("System")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="ui_preference",
+        verbose_name=_("user"),
+    )
+    theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("UI preference")
+        verbose_name_plural = _("UI preferences")
+
+    def __str__(self):
+        return f"{self.user} · {self.theme}"

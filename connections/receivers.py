@@ -1,12 +1,17 @@
-"""The receivers of connection_status_changed: alert people, and tell the tenant's webhook.
+"""The app's signal receivers, connected in ConnectionsConfig.ready().
 
-Glue between the status writer and what reacts to it, connected in ConnectionsConfig.ready().
-It lives outside services/ because it enqueues a Celery task, and services never import tasks.
+connection_status_changed: alert people, and tell the tenant's webhook — glue between the
+status writer and what reacts to it, outside services/ because it enqueues a Celery task and
+services never import tasks. Sign-in and sign-out: the dashboard's theme and message.
 """
 
+from django.contrib import messages
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
 
 from . import tasks
+from .models import SESSION_THEME, UiPreference
 from .services import alerts, webhooks
 from .signals import connection_status_changed
 
@@ -23,3 +28,19 @@ def enqueue_status_webhook(sender, *, connection, old_status, new_status, event=
     )
     if payload is not None:
         tasks.deliver_webhook.delay_on_commit(connection.tenant_id, payload)
+
+
+@receiver(user_logged_in, dispatch_uid="connections.ui_theme_on_login")
+def _remember_theme_in_session(sender, request, user, **kwargs):
+    """Copy the user's theme into the new session once, at sign-in."""
+    if request is None or not hasattr(request, "session"):
+        return
+    theme = UiPreference.objects.filter(user=user).values_list("theme", flat=True).first()
+    request.session[SESSION_THEME] = theme or UiPreference.Theme.SYSTEM
+
+
+@receiver(user_logged_out, dispatch_uid="connections.signed_out_message")
+def _say_signed_out(sender, request, user, **kwargs):
+    """Tell the sign-in page that signing out worked (a message outlives the session)."""
+    if request is not None and user is not None:
+        messages.info(request, _("You are signed out."))

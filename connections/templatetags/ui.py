@@ -5,8 +5,11 @@ import hashlib
 from django import template
 from django.template.loader_tags import BLOCK_CONTEXT_KEY
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from catalog.icons import icon_path
 from connections.presenters import explain
 
 register = template.Library()
@@ -55,12 +58,17 @@ def status_badge(status, label=None):
 
 @register.simple_tag
 def app_icon(app, size=""):
-    """Render an app's letters tile; its colour is derived from the app's slug."""
+    """Render an app's brand icon, else a letters tile coloured from its slug (decorative)."""
     name = getattr(app, "name", None) or str(app or "?")
     key = getattr(app, "slug", None) or name
+    path = icon_path(slug=key, spec=getattr(app, "spec", None)) if hasattr(app, "slug") else None
+    if path:
+        return format_html(
+            '<img class="app-icon {}" src="{}" alt="" width="36" height="36" loading="lazy">',
+            size, static(path),
+        )
     return format_html(
-        '<span class="app-icon {}" style="--hue: {}" aria-hidden="true">{}</span>',
-        size, _hue(key), _initials(name),
+        '<span class="app-icon {} {}" aria-hidden="true">{}</span>', size, hue_class(key), _initials(name)
     )
 
 
@@ -96,6 +104,25 @@ def icon(name, css=""):
     )
 
 
+@register.simple_tag
+def breadcrumbs(*items):
+    """Render the breadcrumb trail from label, target pairs; an empty target is this page.
+
+    A target is a URL name ("connections:list") or a path; every page uses this one separator.
+    """
+    parts = []
+    for label, target in zip(items[0::2], items[1::2]):
+        if target:
+            url = target if "/" in str(target) else reverse(target)
+            parts.append(format_html('<a href="{}">{}</a>', url, label))
+        else:
+            parts.append(format_html('<span aria-current="page">{}</span>', label))
+    separator = format_html(
+        '<svg class="icon" aria-hidden="true"><use href="{}#chevron-right"></use></svg>', static("icons/sprite.svg")
+    )
+    return format_html('<nav class="breadcrumbs" aria-label="Breadcrumb">{}</nav>', mark_safe(separator.join(parts)))
+
+
 @register.filter
 def initials(value):
     """Return one or two letters for an avatar or tile."""
@@ -106,6 +133,12 @@ def initials(value):
 def hue(value):
     """Return a stable hue (0-359) for a string."""
     return _hue(str(value))
+
+
+@register.filter
+def hue_class(value):
+    """Return the CSS class of a stable hue for a string ("hue-12"), 10 degrees a step."""
+    return f"hue-{_hue(str(value)) // 10}"
 
 
 @register.simple_tag(takes_context=True)

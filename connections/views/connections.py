@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -36,7 +37,7 @@ RECENT_USE = timedelta(days=30)
 @tenant_required()
 def connection_list(request):
     tenant = request.tenant
-    apps = list(App.objects.filter(pk__in=Connection.objects.for_tenant(tenant).values("app_id")).order_by("name"))
+    apps = list(App.objects.filter(pk__in=Connection.objects.for_tenant(tenant).values("app_id")).order_by(Lower("name")))
     filters = ConnectionFilterForm(request.GET, apps=apps)
     app_slug, status, q = filters.value("app"), filters.value("status"), filters.value("q")
     app = next((candidate for candidate in apps if candidate.slug == app_slug), None)

@@ -6,7 +6,7 @@ import pytest
 
 from catalog import hosts
 from catalog.hosts import UnsafeUrl, field_value_problem, render_url, template_problem
-from catalog.schema import TemplateError
+from catalog.templating import TemplateError
 
 ZENDESK = "https://{subdomain}.zendesk.com/oauth/tokens"
 SUBDOMAIN_FIELDS = [{"key": "subdomain", "label": "Subdomain", "format": "subdomain"}]
@@ -254,7 +254,7 @@ def test_render_url_missing_value_is_a_template_error():
 
 def test_every_attack_rendered_would_have_left_the_host_without_the_rules():
     # The raw renderer of catalog.schema: what the issue found. render_url must refuse them all.
-    from catalog.schema import render_template
+    from catalog.templating import render_template
 
     for value in ("127.0.0.1:8443/x?", "evil.com/x?", "x@evil.com/", "169.254.169.254/...?"):
         raw = urlsplit(render_template(ZENDESK, {"subdomain": value}))

@@ -109,7 +109,12 @@ def test_ui_tags():
     badge_expired, badge_active, icon, explain = html.split("|")
     assert 'class="badge badge-expired"' in badge_expired and "Connection expired" in badge_expired
     assert "badge-active" in badge_active and "Active" in badge_active
-    assert 'class="app-icon ' in icon and ">GS<" in icon and "--hue:" in icon
+    # Google Sheets has a vendored Simple Icons tile (slug without hyphens); no style attribute (CSP).
+    assert '<img class="app-icon ' in icon and 'src="/static/brands/googlesheets.svg"' in icon and 'alt=""' in icon
+    letters = Template("{% load ui %}{% app_icon app 'sm' %}").render(
+        Context({"app": type("App", (), {"name": "Acme Billing", "slug": "acme-billing", "spec": {}})()})
+    )
+    assert 'class="app-icon sm hue-' in letters and ">AB<" in letters and "style=" not in letters
     assert "Test failed" in explain and "What to do" in explain
 
 
