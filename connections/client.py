@@ -62,7 +62,7 @@ def use(connection, *, consumer: str, tenant=None) -> requests.Session:
     return session
 
 
-# GET /api/connections/<id>/credentials (connections/api.py).
+# GET /api/connections/<id>/credentials (connections/api/endpoints.py).
 #
 # Only tenant API tokens get credentials: a browser session never does, so no page can show a
 # secret. A tenant's token gets its own connections' credentials and, because global
@@ -77,8 +77,8 @@ HIDDEN_KEYS = frozenset({"refresh_token"})
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:
     """Return (connection, credentials without the refresh token) for an API token; record usage."""
     connection, tenant = resolve(str(pk), tenant=token.tenant)
-    if connection.status == ConnectionStatus.REVOKED:
-        raise ConnectionUnusable("No such connection.")
+    if connection.status == ConnectionStatus.REVOKED or not token.may_use(connection):
+        raise ConnectionUnusable("No such connection.")  # outside the token's list looks missing
     if connection.status == ConnectionStatus.EXPIRED:
         raise ConnectionFailure(
             ErrorCode.CONNECTION_EXPIRED, f"“{connection.name}” has expired: re-authorize it before use."

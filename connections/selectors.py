@@ -69,3 +69,10 @@ def global_connection_get(*, pk) -> GlobalConnection:
         return global_connections_visible().get(pk=pk)
     except (GlobalConnection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such global connection.") from None
+
+
+def token_connection_choices(*, tenant) -> tuple[QuerySet, QuerySet]:
+    """Return (the tenant's live connections, the published global ones) a token may be limited to."""
+    own = Connection.objects.for_tenant(tenant).exclude(status=ConnectionStatus.REVOKED).select_related("app")
+    shared = global_connections_visible().exclude(status=ConnectionStatus.REVOKED)
+    return own.order_by("name", "id"), shared.order_by("name", "id")
