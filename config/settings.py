@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # the JSON API's Swagger UI from its own static files (without it: from a CDN)
     "vault",
     "catalog",
     "connections",
@@ -146,7 +147,10 @@ SESSION_COOKIE_HTTPONLY = True
 # Strict would drop the session on the provider's redirect back to our OAuth callback.
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=not DEBUG) else None
+# Behind one TLS-terminating proxy: trust its X-Forwarded-Proto, and its X-Forwarded-For's last
+# hop as the client's address (recorded as an API token's last use).
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG

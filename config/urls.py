@@ -12,7 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("catalog/", include("catalog.urls")),
     path("connections/", include("connections.urls")),
-    path("api/", include("connections.api_urls")),
+    path("api/", include("connections.api.urls")),
     path("tenants/", include("connections.tenant_urls")),
 ]
 if settings.SANDBOX_ENABLED:
