@@ -1,26 +1,72 @@
 """Tenant pages: switch company, members, API tokens, settings (webhook)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .middleware import SESSION_KEY
-from .models import ApiToken, Member, Role
+from .models import ApiToken, Connection, GlobalConnection, Member, Role, TokenScope
 from .permissions import tenant_required
+from .selectors import token_connection_choices
 from .services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
 from .services.tokens import api_token_create, api_token_revoke
+
+
+# Post/redirect/get: the new token's plaintext waits here for the next page, which pops it.
+CREATED_TOKEN_KEY = "api_token_created"
+EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In 1 year")]
 
 
 class TokenCreateForm(forms.Form):
     name = forms.CharField(
         label="Name", max_length=120, help_text="What uses this token, e.g. “Billing flow”."
     )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes", choices=TokenScope.choices, initial=[TokenScope.READ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Give the token only what its flow needs.",
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_in = forms.TypedChoiceField(
+        label="Expires", choices=EXPIRY_CHOICES, required=False, coerce=int, empty_value=None,
+    )
+    connections = forms.ModelMultipleChoiceField(
+        label="Company connections", queryset=Connection.all_objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    global_connections = forms.ModelMultipleChoiceField(
+        label="Global connections", queryset=GlobalConnection.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        own, shared = token_connection_choices(tenant=tenant)
+        self.fields["connections"].queryset = own
+        self.fields["global_connections"].queryset = shared
+
+    def token_options(self) -> dict:
+        """Return api_token_create's options: None lists mean every connection."""
+        data = self.cleaned_data
+        days = data.get("expires_in")
+        chosen = list(data.get("connections") or []), list(data.get("global_connections") or [])
+        restricted = bool(chosen[0] or chosen[1])
+        return {
+            "scopes": data["scopes"],
+            "expires_at": timezone.now() + timedelta(days=days) if days else None,
+            "connections": chosen[0] if restricted else None,
+            "global_connections": chosen[1] if restricted else None,
+        }
 
 
 class WebhookForm(forms.Form):
@@ -62,27 +108,39 @@ def member_list(request):
 @never_cache
 @tenant_required()
 @require_http_methods(["GET", "POST"])
+@sensitive_variables("plaintext", "pending", "created")
 def token_list(request):
     """List the company's API tokens; admins create them (the plaintext is shown once)."""
     is_admin = request.membership.is_admin
-    form = TokenCreateForm() if is_admin else None
+    form = TokenCreateForm(tenant=request.tenant) if is_admin else None
     created = None
     if request.method == "POST":
         if not is_admin:
             raise PermissionDenied("Only company admins manage API tokens.")
-        form = TokenCreateForm(request.POST)
+        form = TokenCreateForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             token, plaintext = api_token_create(
-                tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user
+                tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user,
+                **form.token_options(),
             )
-            created = {"token": token, "plaintext": plaintext}
-            form = TokenCreateForm()
-    tokens = ApiToken.objects.for_tenant(request.tenant).select_related("created_by")
+            # Redirect, so reloading the page cannot mint a second token; never in the URL.
+            request.session[CREATED_TOKEN_KEY] = {"id": token.pk, "plaintext": plaintext}
+            return redirect("tenants:tokens")
+    else:
+        pending = request.session.pop(CREATED_TOKEN_KEY, None)
+        if pending:
+            token = ApiToken.objects.for_tenant(request.tenant).filter(pk=pending.get("id")).first()
+            if token is not None:
+                created = {"token": token, "plaintext": pending.get("plaintext", "")}
+    tokens = (
+        ApiToken.objects.for_tenant(request.tenant)
+        .select_related("created_by")
+        .prefetch_related("connections", "global_connections")
+    )
     return render(
         request,
         "tenants/tokens.html",
         {"tokens": tokens, "form": form, "created": created, "is_admin": is_admin},
-        status=201 if created else 200,
     )
 
 
