@@ -14,6 +14,7 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from . import endpoints
+from .auth import DEFAULT_AUTH
 from .errors import install_error_handlers
 from .parser import BodyParser
 
@@ -41,6 +42,7 @@ api = NinjaAPI(
         'Errors are `{"error": {"code", "message"}}` with the HTTP status.'
     ),
     urls_namespace="api",
+    auth=DEFAULT_AUTH,  # on the API, not a router: Swagger UI then sends the CSRF header
     # validatorUrl: Swagger UI would otherwise load a badge from validator.swagger.io.
     docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": False}),
     parser=BodyParser(),

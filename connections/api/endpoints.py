@@ -20,7 +20,7 @@ from ..errors import explain
 from ..models import Attempt, Connection, ConnectionStatus, ErrorCode, GlobalConnection, TokenScope
 from ..services import attempts as attempt_services
 from ..services.connections import connection_rename, connection_revoke
-from .auth import DEFAULT_AUTH, session_auth_csrf_always, token_auth
+from .auth import session_auth_csrf_always, token_auth
 from .errors import ApiError, api_error, django_validation_error
 from .schemas import (
     AttemptFailedOut,
@@ -48,7 +48,7 @@ ERROR_STATUS = {
 }
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
-router = Router(auth=DEFAULT_AUTH, tags=["connections"])
+router = Router(tags=["connections"])
 
 
 def _scope_note(scope: TokenScope) -> str:
@@ -210,7 +210,7 @@ def connection_create(request, payload: AttemptIn):
     field_values = payload.field_values()
     attempt, url = attempt_services.attempt_start(
         tenant=caller.tenant, user=caller.user, app=app, name=payload.name,
-        scopes=payload.scope_list(), field_values=field_values, request=request,
+        scopes=payload.scopes, field_values=field_values, request=request,
     )
     body = serialize_attempt(attempt, url)
     if attempt.status == Attempt.Status.FAILED:

@@ -44,7 +44,8 @@ def _from_api_error(request, exc: ApiError):
 
 def _field_key(loc) -> str:
     """Return "name", "fields.api_key", "page" for ninja's ("body", "payload", "name"), ("query", "page")."""
-    parts = [str(part) for part in loc]
+    # Pydantic names union members in the location ("function-after[…]"): not a field.
+    parts = [str(part) for part in loc if "[" not in str(part)]
     if parts and parts[0] in ("body", "form"):
         parts = parts[2:] if len(parts) > 2 else parts[1:]
     elif parts and parts[0] in ("query", "path", "header", "cookie"):
@@ -94,8 +95,8 @@ def not_found(request=None, exc=None):
 
 
 def method_not_allowed(response: HttpResponseNotAllowed) -> JsonResponse:
-    allowed = response["Allow"]
-    return api_error(405, "method_not_allowed", f"Use {' or '.join(allowed.split(', '))}.", headers={"Allow": allowed})
+    methods = sorted(method.strip() for method in response["Allow"].split(","))  # ninja's order is a set's
+    return api_error(405, "method_not_allowed", f"Use {' or '.join(methods)}.", headers={"Allow": ", ".join(methods)})
 
 
 def _from_permission_denied(request, exc: PermissionDenied):

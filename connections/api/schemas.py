@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from ..models import ConnectionStatus
 from .parser import FORBIDDEN_CHARACTERS, FORBIDDEN_MESSAGE
@@ -27,27 +27,26 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802 - reads like a typ
     return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean)]
 
 
-Scalar = Text(8000) | int | float | bool | None
 
 
 # --------------------------------------------------------------------------------------------
-# Requests
+# Requests (plain pydantic models: ninja's Schema reads Django objects, requests are JSON)
 
 
-class Row(Schema):
+class Row(BaseModel):
     name: Text(200)
     value: Text(8000) = ""
 
 
-class AttemptIn(Schema):
+class AttemptIn(BaseModel):
     """Start an attempt: link an account of an app."""
 
     app: Text(64, min_length=1) = Field(description="The app's slug in the catalog, e.g. `slack`.")
     name: Text(200) = Field("", description="The connection's name; prefilled like the window when empty.")
-    scopes: list[Text(200)] | Text(2000) | None = Field(
+    scopes: list[Text(200)] | None = Field(
         None, max_length=50, description="OAuth2 scopes to request: a list, or one string split at spaces/commas."
     )
-    fields: dict[Text(64), Scalar] = Field(
+    fields: dict[Text(64), Text(8000)] = Field(
         default_factory=dict, max_length=50,
         description="The app's typed fields by key (API key, subdomain, username, password…).",
     )
@@ -73,6 +72,33 @@ class AttemptIn(Schema):
             data["fields"] = fields
         return data
 
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scope_words(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(",", " ").split()
+        if value is not None and not isinstance(value, list):
+            raise ValueError("Give scopes as a list of names, or one string of names.")
+        return value
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _field_texts(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("Give fields as an object of field key → value.")
+        texts = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            elif isinstance(item, (int, float)):
+                item = str(item)
+            elif not isinstance(item, str):
+                raise ValueError(f"The value of “{str(key)[:40]}” must be text.")
+            texts[key] = item
+        return texts
+
     @field_validator("headers", "query", mode="before")
     @classmethod
     def _rows(cls, value: Any) -> Any:
@@ -91,11 +117,6 @@ class AttemptIn(Schema):
             rows.append(row)
         return rows
 
-    def scope_list(self) -> list[str] | None:
-        if isinstance(self.scopes, str):
-            return self.scopes.replace(",", " ").split()
-        return self.scopes
-
     def field_values(self) -> dict:
         """Return the typed values as attempt_start takes them (custom rows under headers/query)."""
         values = dict(self.fields)
@@ -106,11 +127,11 @@ class AttemptIn(Schema):
         return values
 
 
-class RenameIn(Schema):
+class RenameIn(BaseModel):
     name: Text(200, min_length=1) = Field(description="The new name, unique per company and app.")
 
 
-class RevokeIn(Schema):
+class RevokeIn(BaseModel):
     confirm_shared: bool = Field(
         False,
         description="Revoke although a global connection shares the authorization (it keeps working).",
@@ -122,7 +143,7 @@ class Kind(str, Enum):
     GLOBAL = "global"
 
 
-class ListQuery(Schema):
+class ListQuery(BaseModel):
     app: Text(64) | None = Field(None, description="Only connections of this app (its slug).")
     status: ConnectionStatus | None = Field(None, description="Only this status; revoked ones appear only when asked.")
     q: Text(200) | None = Field(None, description="Search in names, accounts and app names.")
@@ -131,7 +152,7 @@ class ListQuery(Schema):
     page_size: int = Field(25, ge=1, description="1–100; larger values are capped at 100.")
 
 
-class CredentialsQuery(Schema):
+class CredentialsQuery(BaseModel):
     consumer: Text(200) | None = Field(None, description="Who uses the credentials (recorded); the token's name when absent.")
 
 
