@@ -194,7 +194,8 @@ def connection_list(request, filters: Query[ListQuery]):
         + _scope_note(TokenScope.ATTEMPTS)
     ),
 )
-@sensitive_variables("payload", "field_values")
+# Every local below this view may hold typed secrets (fields, rows, the vault payload).
+@sensitive_variables()
 def connection_create(request, payload: AttemptIn):
     caller = request.auth
     caller.require(TokenScope.ATTEMPTS)
@@ -349,7 +350,7 @@ def connection_check(request, pk: uuid.UUID):
         "`consumer`." + _scope_note(TokenScope.CREDENTIALS)
     ),
 )
-@sensitive_variables("credentials")
+@sensitive_variables()
 def connection_credentials(request, response: HttpResponse, pk: uuid.UUID, params: Query[CredentialsQuery]):
     from ..client import ConnectionFailure, ConnectionUnusable, credentials_for_token
 

@@ -78,6 +78,8 @@ def _from_django_validation(request, exc: DjangoValidationError):
 def _from_http_error(request, exc: HttpError):
     if isinstance(exc.__cause__, ApiError):  # our body parser's refusal, wrapped by ninja
         return _from_api_error(request, exc.__cause__)
+    if exc.__cause__ is not None and not isinstance(exc.__cause__, ValueError):
+        return _from_unexpected(request, exc.__cause__)  # a bug in the parser, not a bad body
     if isinstance(exc, AuthenticationError):
         return unauthorized("Sign in or send an API token.")
     if exc.status_code == 400:
