@@ -32,7 +32,13 @@ class Renderer(JSONRenderer):
     encoder_class = Encoder
 
 
-api = NinjaAPI(
+class Api(NinjaAPI):
+    def get_openapi_operation_id(self, operation) -> str:
+        """Name operations by their view ("connection_list"), not by module path."""
+        return operation.view_func.__name__.removesuffix("_endpoint")
+
+
+api = Api(
     title="App Connections API",
     version="1",
     description=(

@@ -301,20 +301,32 @@ def attempt_test(request, pk: uuid.UUID):
     return body
 
 
-@router.api_operation(
-    ["GET", "POST"],
-    "/{uuid:pk}/check",
-    auth=[token_auth, session_auth_csrf_always],
-    response={200: CheckOut, 409: ErrorOut, 422: CheckFailedOut, 503: CheckFailedOut, **ERRORS},
-    url_name="connection_check",
-    summary="Check a connection now",
-    description=(
-        "Refreshes first when the access token is due, then sends the app's test request. It "
-        "changes state, so a session call needs the X-CSRFToken header on GET as on POST."
-        + _scope_note(TokenScope.CHECK)
-    ),
+CHECK_OPTIONS = {
+    "auth": [token_auth, session_auth_csrf_always],
+    "response": {200: CheckOut, 409: ErrorOut, 422: CheckFailedOut, 503: CheckFailedOut, **ERRORS},
+    "summary": "Check a connection now",
+}
+CHECK_DESCRIPTION = (
+    "Refreshes first when the access token is due, then sends the app's test request. It changes "
+    "state, so a session call needs the X-CSRFToken header on GET as on POST."
+    + _scope_note(TokenScope.CHECK)
+)
+
+
+@router.get(
+    "/{uuid:pk}/check", url_name="connection_check", **CHECK_OPTIONS,
+    description=CHECK_DESCRIPTION + " GET is kept for existing flows; prefer POST.",
 )
 def connection_check(request, pk: uuid.UUID):
+    return _check(request, pk)
+
+
+@router.post("/{uuid:pk}/check", url_name="connection_check_post", **CHECK_OPTIONS, description=CHECK_DESCRIPTION)
+def connection_check_post(request, pk: uuid.UUID):
+    return _check(request, pk)
+
+
+def _check(request, pk):
     from ..services import health
 
     caller = request.auth
