@@ -1,0 +1,122 @@
+"""Property: whatever body or query string the API receives, it never answers 500 (Hypothesis).
+
+About two thousand generated inputs (some three thousand requests) across the endpoints, through the Django test client
+(no live server) so the run stays near a minute. Every answer is JSON; every refusal has the
+error shape. The only 5xx allowed is 503 `app_unavailable`: the app (mocked with `responses`)
+could not be reached, e.g. a typed base URL that is not a URL at all.
+"""
+
+import json
+import re
+from urllib.parse import quote_from_bytes
+
+import pytest
+import responses
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from connections.models import Connection
+from connections.services.tokens import api_token_create
+from vault.services import secret_seal
+
+from .lifecycle_helpers import make_app
+
+pytestmark = pytest.mark.django_db
+
+set_hypothesis_home_dir("var/hypothesis")  # its caches stay out of the work tree (var/ is ignored)
+
+ALL_SCOPES = ["read", "check", "credentials", "attempts", "manage", "proxy"]
+FUZZ = settings(
+    deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+
+# Text with everything a hostile caller may send: NUL, controls, lone surrogates, any plane.
+text = st.text(st.characters(exclude_categories=()), max_size=12)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=10
+)
+field_keys = st.sampled_from(["subdomain", "api_key", "base_url", "test_path", "username", "password", "headers", "query"])
+rows = st.lists(st.fixed_dictionaries({"name": values, "value": values}) | st.lists(values, max_size=3), max_size=3)
+create_bodies = st.fixed_dictionaries(
+    {"app": st.sampled_from(["acme-key", "acme-oauth2", "acme-custom", "acme-basic", "nope"]) | values},
+    optional={
+        "name": values,
+        "scopes": values | st.lists(st.sampled_from(["profile", "read", "write", "nope"]), max_size=3),
+        "fields": st.dictionaries(field_keys | text, values | rows, max_size=5) | values,
+        "headers": rows | values,
+        "query": rows | values,
+    },
+)
+raw_bodies = (
+    create_bodies.map(json.dumps)
+    | values.map(json.dumps)
+    | st.binary(max_size=40)
+    | st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
+)
+content_types = st.sampled_from(["application/json", "application/json", "application/x-www-form-urlencoded", "text/plain"])
+query_keys = st.sampled_from(["q", "status", "app", "kind", "page", "page_size", "consumer"]) | text
+query_strings = st.dictionaries(query_keys, st.binary(max_size=24) | st.integers().map(lambda n: str(n).encode())).map(
+    lambda params: "&".join(f"{quote_from_bytes(str(k).encode('utf-8', 'surrogatepass'))}={quote_from_bytes(v)}"
+                            for k, v in params.items())
+)
+
+
+@pytest.fixture
+def world(tenant, admin_member):
+    """The apps, one connection, a token with every scope and the mocked outside world."""
+    for mode in ("api_key", "oauth2", "custom", "basic"):
+        make_app(mode)
+    app = make_app("api_key", slug="acme-key-2", name="Acme Keys 2")
+    connection = Connection.all_objects.create(
+        tenant=tenant, app=app, name="Main", config={"subdomain": "acme"},
+        credentials=secret_seal(payload={"api_key": "k"}, purpose="connection"),
+    )
+    raw = api_token_create(tenant=tenant, name="fuzz", actor=admin_member.user, scopes=ALL_SCOPES)[1]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as outside:
+        for method in ("GET", "POST"):
+            outside.add(method, re.compile(r".*"), status=401, json={})
+        yield client, connection
+
+
+def assert_no_500(response):
+    status = response.status_code
+    assert response["Content-Type"].startswith("application/json"), (status, response.content[:200])
+    body = response.json()
+    if status >= 400:
+        error = body["error"]
+        assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+    assert status < 500 or (status == 503 and body["error"]["code"] == "app_unavailable"), response.content[:300]
+
+
+@settings(FUZZ, max_examples=1000)
+@given(body=raw_bodies, content_type=content_types)
+def test_create_never_answers_500(world, body, content_type):
+    client, _ = world
+    assert_no_500(client.post("/api/connections", data=body, content_type=content_type))
+
+
+@settings(FUZZ, max_examples=250)
+@given(body=raw_bodies, content_type=content_types)
+def test_rename_and_revoke_never_answer_500(world, body, content_type):
+    client, connection = world
+    assert_no_500(client.patch(f"/api/connections/{connection.id}", data=body, content_type=content_type))
+    assert_no_500(client.post(f"/api/connections/{connection.id}/revoke", data=body, content_type=content_type))
+
+
+@settings(FUZZ, max_examples=500)
+@given(query=query_strings)
+def test_list_never_answers_500(world, query):
+    client, _ = world
+    assert_no_500(client.get(f"/api/connections?{query}"))
+
+
+@settings(FUZZ, max_examples=300)
+@given(query=query_strings)
+def test_item_and_credentials_never_answer_500(world, query):
+    client, connection = world
+    for suffix in ("", "/credentials"):
+        assert_no_500(client.get(f"/api/connections/{connection.id}{suffix}?{query}"))
