@@ -21,10 +21,11 @@ from .selectors import token_connection_choices
 from .services.tenants import tenant_webhook_clear, tenant_webhook_secret_rotate, tenant_webhook_set
 from .services.tokens import api_token_create, api_token_revoke
 
-
 # Post/redirect/get: the new token's plaintext waits here for the next page, which pops it.
 CREATED_TOKEN_KEY = "api_token_created"
-EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In 1 year")]
+EXPIRY_CHOICES = [
+    ("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In 1 year"),
+]
 
 
 class TokenCreateForm(forms.Form):

@@ -53,16 +53,19 @@ class ApiCaller:
         if self.token is not None:
             if not self.token.has_scope(scope):
                 raise ApiError(
-                    403, "insufficient_scope",
+                    403,
+                    "insufficient_scope",
                     f"This API token lacks the “{scope.value}” scope; create a token with it.",
                     required_scope=scope.value,
                 )
             return
         if not SESSION_ROLES[scope]:
             raise ApiError(
-                403, "token_required",
+                403,
+                "token_required",
                 "Credentials are given to API tokens only, never to a browser session."
-                if scope == TokenScope.CREDENTIALS else f"The “{scope.value}” scope is for API tokens only.",
+                if scope == TokenScope.CREDENTIALS
+                else f"The “{scope.value}” scope is for API tokens only.",
             )
         if self.member.role not in SESSION_ROLES[scope]:
             raise ApiError(403, "forbidden", "Your role in this company can only read connections.")
@@ -81,11 +84,15 @@ class ApiCaller:
         """Raise ApiError 403 unless the caller may rename or revoke this tenant connection."""
         self.require(TokenScope.MANAGE)
         if self.token is None and not can_manage(self.member, connection):
-            raise ApiError(403, "forbidden", "Operators manage only the connections they created; ask an admin.")
+            raise ApiError(
+                403,
+                "forbidden",
+                "Operators manage only the connections they created; ask an admin.",
+            )
 
 
 def client_address(request) -> str | None:
-    """Return the caller's IP address: behind our proxy, the address it saw (X-Forwarded-For's last hop)."""
+    """Return the caller's IP address; behind our proxy, X-Forwarded-For's last hop."""
     if getattr(settings, "BEHIND_PROXY", False):
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         # Earlier hops are whatever the client claimed; the last one was written by our proxy.
@@ -98,7 +105,7 @@ def client_address(request) -> str | None:
 
 
 def csrf_rejects(request, *, even_if_safe: bool = False) -> bool:
-    """Return whether Django's CSRF check refuses the request (judged like a POST if even_if_safe)."""
+    """Return whether Django's CSRF check refuses the request (judged as a POST if even_if_safe)."""
     method = request.method
     if even_if_safe and method in SAFE_METHODS:
         request.method = "POST"  # the middleware waves safe methods through; judge this one
@@ -131,10 +138,14 @@ class ApiTokenAuth(HttpBearer):
             token = api_token_authenticate(raw.strip(), address=client_address(request))
         if token is None:
             raise ApiError(
-                401, "unauthorized", "The API token is missing, unknown, expired or revoked.",
+                401,
+                "unauthorized",
+                "The API token is missing, unknown, expired or revoked.",
                 headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
-        request.api_token = token  # attempts started with a token are not bound to a browser session
+        request.api_token = (
+            token  # attempts started with a token are not bound to a browser session
+        )
         return ApiCaller(tenant=token.tenant, token=token)
 
     def authenticate(self, request, token):  # pragma: no cover - __call__ does the work
@@ -162,7 +173,9 @@ class SessionAuth(APIKeyCookie):
             raise ApiError(403, "forbidden", "You are not a member of any company.")
         if request.method not in SAFE_METHODS or self.csrf_on_get:
             if csrf_rejects(request, even_if_safe=self.csrf_on_get):
-                raise ApiError(403, "csrf_failed", "CSRF verification failed: send the X-CSRFToken header.")
+                raise ApiError(
+                    403, "csrf_failed", "CSRF verification failed: send the X-CSRFToken header."
+                )
         return ApiCaller(tenant=member.tenant, member=member)
 
     def authenticate(self, request, key):  # pragma: no cover - __call__ does the work

@@ -97,7 +97,9 @@ def serialize_attempt(attempt: Attempt, authorize_url: str | None = None) -> dic
         "scopes": list(attempt.scopes or []),
         "reauthorization": attempt.is_reauthorization,
         "account_label": attempt.account_label,
-        "awaiting_account_confirmation": attempt_services.attempt_awaits_account_confirmation(attempt),
+        "awaiting_account_confirmation": attempt_services.attempt_awaits_account_confirmation(
+            attempt
+        ),
         "created_at": _iso(attempt.created_at),
         "expires_at": _iso(attempt.expires_at),
         "completed_at": _iso(attempt.completed_at),
@@ -131,7 +133,9 @@ def _tenant_connection(caller, pk) -> Connection:
     """Return a tenant connection the caller may see; a global one is read-only here (403)."""
     connection = _visible_connection(caller, pk)
     if isinstance(connection, GlobalConnection):
-        raise ApiError(403, "read_only", "Global connections are maintained by system administrators.")
+        raise ApiError(
+            403, "read_only", "Global connections are maintained by system administrators."
+        )
     return connection
 
 
@@ -141,7 +145,9 @@ def _restricted(caller, own, shared):
     if token is None or token.all_connections:
         return own, shared
     own = own.filter(pk__in=token.connections.values("pk"))
-    shared = shared.filter(pk__in=token.global_connections.values("pk")) if shared is not None else None
+    shared = (
+        shared.filter(pk__in=token.global_connections.values("pk")) if shared is not None else None
+    )
     return own, shared
 
 
@@ -150,7 +156,8 @@ def _restricted(caller, own, shared):
     response={200: ConnectionPage, **ERRORS},
     url_name="connections",
     summary="List connections",
-    description="The company's connections, then the global ones, paginated." + _scope_note(TokenScope.READ),
+    description="The company's connections, then the global ones, paginated."
+    + _scope_note(TokenScope.READ),
 )
 def connection_list(request, filters: Query[ListQuery]):
     caller = request.auth
@@ -171,7 +178,7 @@ def connection_list(request, filters: Query[ListQuery]):
     start, end = (number - 1) * size, number * size
     rows = list(own[start:end]) if start < own_count else []
     if shared is not None and end > own_count:
-        rows += list(shared[max(0, start - own_count): end - own_count])
+        rows += list(shared[max(0, start - own_count) : end - own_count])
     return {
         "count": total,
         "page": number,
@@ -183,7 +190,13 @@ def connection_list(request, filters: Query[ListQuery]):
 
 @router.post(
     "",
-    response={201: AttemptOut, 409: ErrorOut, 422: AttemptFailedOut, 503: AttemptFailedOut, **ERRORS},
+    response={
+        201: AttemptOut,
+        409: ErrorOut,
+        422: AttemptFailedOut,
+        503: AttemptFailedOut,
+        **ERRORS,
+    },
     url_name="connection_create",
     summary="Create a connection (start an attempt)",
     description=(
@@ -201,17 +214,25 @@ def connection_create(request, payload: AttemptIn):
     caller.require(TokenScope.ATTEMPTS)
     app = App.objects.visible().filter(slug=payload.app.strip()).first()
     if app is None:
-        raise ValidationError({"app": f"There is no app “{payload.app.strip()[:64]}” in the catalog."})
+        raise ValidationError(
+            {"app": f"There is no app “{payload.app.strip()[:64]}” in the catalog."}
+        )
     if app.is_oauth and not OAuthClient.objects.filter(app=app).exists():
         raise ApiError(
-            409, "app_not_configured",
+            409,
+            "app_not_configured",
             f"{app.name} has no OAuth client registration yet: a system administrator must add one "
             "in the Django admin (OAuth client registrations) before accounts can be linked.",
         )
     field_values = payload.field_values()
     attempt, url = attempt_services.attempt_start(
-        tenant=caller.tenant, user=caller.user, app=app, name=payload.name,
-        scopes=payload.scopes, field_values=field_values, request=request,
+        tenant=caller.tenant,
+        user=caller.user,
+        app=app,
+        name=payload.name,
+        scopes=payload.scopes,
+        field_values=field_values,
+        request=request,
     )
     body = serialize_attempt(attempt, url)
     if attempt.status == Attempt.Status.FAILED:
@@ -270,7 +291,9 @@ def connection_revoke_endpoint(request, pk: uuid.UUID, payload: RevokeIn | None 
     caller.require_manage(connection)
     try:
         connection = connection_revoke(
-            connection=connection, actor=caller.user, confirm_shared=bool(payload and payload.confirm_shared)
+            connection=connection,
+            actor=caller.user,
+            confirm_shared=bool(payload and payload.confirm_shared),
         )
     except ValidationError as exc:
         if getattr(exc, "code", None) == "shared":
@@ -314,14 +337,21 @@ CHECK_DESCRIPTION = (
 
 
 @router.get(
-    "/{uuid:pk}/check", url_name="connection_check", **CHECK_OPTIONS,
+    "/{uuid:pk}/check",
+    url_name="connection_check",
+    **CHECK_OPTIONS,
     description=CHECK_DESCRIPTION + " GET is kept for existing flows; prefer POST.",
 )
 def connection_check(request, pk: uuid.UUID):
     return _check(request, pk)
 
 
-@router.post("/{uuid:pk}/check", url_name="connection_check_post", **CHECK_OPTIONS, description=CHECK_DESCRIPTION)
+@router.post(
+    "/{uuid:pk}/check",
+    url_name="connection_check_post",
+    **CHECK_OPTIONS,
+    description=CHECK_DESCRIPTION,
+)
 def connection_check_post(request, pk: uuid.UUID):
     return _check(request, pk)
 
@@ -331,7 +361,9 @@ def _check(request, pk):
 
     caller = request.auth
     caller.require(TokenScope.CHECK)
-    connection = caller.require_visible(selectors.connection_get_for_tenant(tenant=caller.tenant, pk=pk))
+    connection = caller.require_visible(
+        selectors.connection_get_for_tenant(tenant=caller.tenant, pk=pk)
+    )
     try:
         check = health.connection_check(connection=connection, actor=caller.user)
     except health.ConnectionUnusable as exc:
@@ -363,7 +395,9 @@ def _check(request, pk):
     ),
 )
 @sensitive_variables()
-def connection_credentials(request, response: HttpResponse, pk: uuid.UUID, params: Query[CredentialsQuery]):
+def connection_credentials(
+    request, response: HttpResponse, pk: uuid.UUID, params: Query[CredentialsQuery]
+):
     from ..client import ConnectionFailure, ConnectionUnusable, credentials_for_token
 
     caller = request.auth
@@ -376,6 +410,8 @@ def connection_credentials(request, response: HttpResponse, pk: uuid.UUID, param
         raise Http404("No such connection.") from None
     except ConnectionFailure as failure:
         headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after else None
-        return api_error(ERROR_STATUS.get(failure.code, 422), failure.code, failure.message, headers=headers)
+        return api_error(
+            ERROR_STATUS.get(failure.code, 422), failure.code, failure.message, headers=headers
+        )
     response["Cache-Control"] = "no-store"
     return {"connection": serialize_connection(connection), "credentials": credentials}

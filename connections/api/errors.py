@@ -32,7 +32,10 @@ class ApiError(Exception):
 
 def api_error(status: int, code: str, message: str, *, headers=None, **extra) -> JsonResponse:
     """Return the error shape as a JSON response."""
-    response = JsonResponse({"error": {"code": str(code), "message": str(message)[:MAX_MESSAGE], **extra}}, status=status)
+    response = JsonResponse(
+        {"error": {"code": str(code), "message": str(message)[:MAX_MESSAGE], **extra}},
+        status=status,
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -43,7 +46,7 @@ def _from_api_error(request, exc: ApiError):
 
 
 def _field_key(loc) -> str:
-    """Return "name", "fields.api_key", "page" for ninja's ("body", "payload", "name"), ("query", "page")."""
+    """Return "name", "page" for the locations ("body", "payload", "name"), ("query", "page")."""
     # Pydantic names union members in the location ("function-after[…]"): not a field.
     parts = [str(part) for part in loc if "[" not in str(part)]
     if parts and parts[0] in ("body", "form"):
@@ -88,17 +91,28 @@ def _from_http_error(request, exc: HttpError):
 
 
 def unauthorized(message: str) -> JsonResponse:
-    return api_error(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    return api_error(
+        401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="api"'}
+    )
 
 
 def not_found(request=None, exc=None):
-    message = str(exc) if isinstance(exc, Http404) and str(exc).startswith("No such") else "Not found."
+    message = (
+        str(exc) if isinstance(exc, Http404) and str(exc).startswith("No such") else "Not found."
+    )
     return api_error(404, "not_found", message)
 
 
 def method_not_allowed(response: HttpResponseNotAllowed) -> JsonResponse:
-    methods = sorted(method.strip() for method in response["Allow"].split(","))  # ninja's order is a set's
-    return api_error(405, "method_not_allowed", f"Use {' or '.join(methods)}.", headers={"Allow": ", ".join(methods)})
+    methods = sorted(
+        method.strip() for method in response["Allow"].split(",")
+    )  # ninja's order is a set's
+    return api_error(
+        405,
+        "method_not_allowed",
+        f"Use {' or '.join(methods)}.",
+        headers={"Allow": ", ".join(methods)},
+    )
 
 
 def _from_permission_denied(request, exc: PermissionDenied):
@@ -114,11 +128,16 @@ def _from_suspicious(request, exc: SuspiciousOperation):
 def _from_unexpected(request, exc: Exception):
     if settings.DEBUG:
         raise exc
-    response = api_error(500, "server_error", "Something went wrong on our side; it was logged. Try again later.")
+    response = api_error(
+        500, "server_error", "Something went wrong on our side; it was logged. Try again later."
+    )
     # What Django's handler does for an uncaught exception: tell listeners, log with the request.
     signals.got_request_exception.send(sender=None, request=request)
     log_response(
-        "Internal Server Error: %s", request.path, response=response, request=request,
+        "Internal Server Error: %s",
+        request.path,
+        response=response,
+        request=request,
         exception=exc,
     )
     return response
@@ -134,4 +153,3 @@ def install_error_handlers(api) -> None:
     api.add_exception_handler(PermissionDenied, _from_permission_denied)
     api.add_exception_handler(SuspiciousOperation, _from_suspicious)
     api.add_exception_handler(Exception, _from_unexpected)
-

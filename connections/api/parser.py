@@ -43,13 +43,19 @@ def check_body(data) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
                 if FORBIDDEN_CHARACTERS.search(key):
-                    raise ApiError(400, "invalid", f"{FORBIDDEN_MESSAGE} (a key in {path or 'the body'})")
+                    raise ApiError(
+                        400, "invalid", f"{FORBIDDEN_MESSAGE} (a key in {path or 'the body'})"
+                    )
                 pending.append((item, depth + 1, _where(path, key)))
         elif isinstance(value, list):
-            pending.extend((item, depth + 1, _where(path, index)) for index, item in enumerate(value))
+            pending.extend(
+                (item, depth + 1, _where(path, index)) for index, item in enumerate(value)
+            )
         elif isinstance(value, str) and FORBIDDEN_CHARACTERS.search(value):
             where = path or "body"
-            raise ApiError(400, "invalid", f"{where}: {FORBIDDEN_MESSAGE}", fields={where: [FORBIDDEN_MESSAGE]})
+            raise ApiError(
+                400, "invalid", f"{where}: {FORBIDDEN_MESSAGE}", fields={where: [FORBIDDEN_MESSAGE]}
+            )
 
 
 class BodyParser(Parser):
@@ -66,7 +72,9 @@ class BodyParser(Parser):
             try:
                 data = json.loads(request.body, parse_constant=_refuse_constant)
             except RecursionError:
-                raise ApiError(400, "invalid", f"The body nests deeper than {MAX_DEPTH} levels.") from None
+                raise ApiError(
+                    400, "invalid", f"The body nests deeper than {MAX_DEPTH} levels."
+                ) from None
             except ValueError:  # also UnicodeDecodeError and too many integer digits
                 raise ApiError(400, "invalid", "The body is not valid JSON.") from None
             if not isinstance(data, dict):

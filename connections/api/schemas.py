@@ -10,7 +10,14 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from ..models import ConnectionStatus
 from .parser import FORBIDDEN_CHARACTERS, FORBIDDEN_MESSAGE
@@ -24,9 +31,9 @@ def _clean(value: str) -> str:
 
 def Text(max_length: int, min_length: int = 0):  # noqa: N802 - reads like a type
     """Return the type of a caller's text of at most max_length characters."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean)]
-
-
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,20 +49,31 @@ class AttemptIn(BaseModel):
     """Start an attempt: link an account of an app."""
 
     app: Text(64, min_length=1) = Field(description="The app's slug in the catalog, e.g. `slack`.")
-    name: Text(200) = Field("", description="The connection's name; prefilled like the window when empty.")
+    name: Text(200) = Field(
+        "", description="The connection's name; prefilled like the window when empty."
+    )
     scopes: list[Text(200)] | None = Field(
-        None, max_length=50, description="OAuth2 scopes to request: a list, or one string split at spaces/commas."
+        None,
+        max_length=50,
+        description="OAuth2 scopes to request: a list, or one string split at spaces/commas.",
     )
     fields: dict[Text(64), Text(8000)] = Field(
-        default_factory=dict, max_length=50,
+        default_factory=dict,
+        max_length=50,
         description="The app's typed fields by key (API key, subdomain, username, password…).",
     )
     headers: list[Row] | None = Field(
-        None, max_length=50,
-        description="Custom REST API only: header rows, as `[{name, value}]`, `[[name, value]]` or `{name: value}`.",
+        None,
+        max_length=50,
+        description=(
+            "Custom REST API only: header rows, as `[{name, value}]`, `[[name, value]]` or "
+            "`{name: value}`."
+        ),
     )
     query: list[Row] | None = Field(
-        None, max_length=50, description="Custom REST API only: query parameter rows, shaped like `headers`."
+        None,
+        max_length=50,
+        description="Custom REST API only: query parameter rows, shaped like `headers`.",
     )
 
     @model_validator(mode="before")
@@ -113,7 +131,7 @@ class AttemptIn(BaseModel):
             if isinstance(row, list) and len(row) == 2:
                 row = {"name": row[0], "value": row[1]}
             if not isinstance(row, dict):
-                raise ValueError("Each row is {\"name\": …, \"value\": …} or a [name, value] pair.")
+                raise ValueError('Each row is {"name": …, "value": …} or a [name, value] pair.')
             rows.append(row)
         return rows
 
@@ -134,7 +152,7 @@ class RenameIn(BaseModel):
 class RevokeIn(BaseModel):
     confirm_shared: bool = Field(
         False,
-        description="Revoke although a global connection shares the authorization (it keeps working).",
+        description="Revoke although a global connection shares the grant; the copy keeps working.",
     )
 
 
@@ -145,7 +163,9 @@ class Kind(str, Enum):
 
 class ListQuery(BaseModel):
     app: Text(64) | None = Field(None, description="Only connections of this app (its slug).")
-    status: ConnectionStatus | None = Field(None, description="Only this status; revoked ones appear only when asked.")
+    status: ConnectionStatus | None = Field(
+        None, description="Only this status; revoked ones appear only when asked."
+    )
     q: Text(200) | None = Field(None, description="Search in names, accounts and app names.")
     kind: Kind | None = Field(None, description="`tenant` or `global`; both when absent.")
     page: int = Field(1, ge=1, le=1_000_000)
@@ -153,7 +173,9 @@ class ListQuery(BaseModel):
 
 
 class CredentialsQuery(BaseModel):
-    consumer: Text(200) | None = Field(None, description="Who uses the credentials (recorded); the token's name when absent.")
+    consumer: Text(200) | None = Field(
+        None, description="Who uses the credentials (recorded); the token's name when absent."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,14 +239,20 @@ class AttemptOut(Schema):
         description="The connection's id, or the connection itself once the attempt succeeded."
     )
     error: ErrorExplained | None
-    authorize_url: str | None = Field(None, description="OAuth apps: send the person here to authorize.")
+    authorize_url: str | None = Field(
+        None, description="OAuth apps: send the person here to authorize."
+    )
 
 
 class ErrorBody(Schema):
     code: str = Field(description="A stable machine-readable code, e.g. `insufficient_scope`.")
     message: str = Field(description="What went wrong and what to do, for people.")
-    fields: dict[str, list[str]] | None = Field(None, description="`invalid` only: messages per input field.")
-    required_scope: str | None = Field(None, description="`insufficient_scope` only: the scope needed.")
+    fields: dict[str, list[str]] | None = Field(
+        None, description="`invalid` only: messages per input field."
+    )
+    required_scope: str | None = Field(
+        None, description="`insufficient_scope` only: the scope needed."
+    )
 
 
 class ErrorOut(Schema):
@@ -250,7 +278,7 @@ class CheckFailedOut(CheckOut):
 class CredentialsOut(Schema):
     connection: ConnectionOut
     credentials: dict[str, Any] = Field(
-        description="Fresh credentials (access token, key…), never the refresh token or a client secret."
+        description="Fresh credentials: access token, key…, never a refresh token or client secret."
     )
 
 

@@ -12,8 +12,21 @@ from .errors import method_not_allowed, not_found
 # Names that hold a raw token, a request body or credentials in ninja's frames and ours: hidden
 # from the locals of error reports for everything called below the API's views.
 SENSITIVE_LOCALS = (
-    "values", "data", "payload", "auth_value", "token", "raw", "header", "parts", "result",
-    "credentials", "field_values", "secret_values", "fields", "body", "kw",
+    "values",
+    "data",
+    "payload",
+    "auth_value",
+    "token",
+    "raw",
+    "header",
+    "parts",
+    "result",
+    "credentials",
+    "field_values",
+    "secret_values",
+    "fields",
+    "body",
+    "kw",
 )
 
 

@@ -126,7 +126,12 @@ def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken 
     Unknown, revoked and expired tokens are None alike. The use is recorded (last used at and
     from `address`) at most once a minute unless the address changes.
     """
-    if not raw or not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > MAX_RAW_LENGTH:
+    if (
+        not raw
+        or not isinstance(raw, str)
+        or not raw.startswith(TOKEN_PREFIX)
+        or len(raw) > MAX_RAW_LENGTH
+    ):
         return None
     now = timezone.now()
     token = (
@@ -138,7 +143,10 @@ def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken 
     if token is None:
         return None
     address = _address(address)
-    stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION
+    stale = (
+        token.last_used_at is None
+        or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION
+    )
     if stale or (address and address != token.last_used_from):
         changes = {"last_used_at": now}
         if address:
@@ -147,4 +155,3 @@ def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken 
         for field, value in changes.items():
             setattr(token, field, value)
     return token
-

@@ -1,4 +1,4 @@
-"""A 500 inside the API shows neither the bearer token nor a typed secret in the error report's locals.
+"""A 500 inside the API shows no bearer token and no typed secret in the error report's locals.
 
 The report is what Django renders for an uncaught exception (technical_500_response, the same
 ExceptionReporter that fills error mails), with DEBUG off as in production.
@@ -56,18 +56,20 @@ def request(raw, method="get", path="/api/connections", body=None):
     "target",
     [
         "connections.api.auth.client_address",  # in the bearer auth, the raw header in its locals
-        "connections.services.tokens._address",  # in api_token_authenticate, the raw token in its locals
+        "connections.services.tokens._address",  # in api_token_authenticate: the raw token
     ],
 )
 def test_a_crash_in_token_auth_hides_the_token(monkeypatch, raw, target):
     monkeypatch.setattr(target, explode)
     html = report_of(request(raw))
-    assert raw not in html and raw[len("act_"):] not in html
+    assert raw not in html and raw[len("act_") :] not in html
 
 
 def test_a_crash_in_the_body_parser_hides_the_typed_secret(monkeypatch, raw):
     monkeypatch.setattr("connections.api.parser.check_body", explode)
-    html = report_of(request(raw, "post", body={"app": "acme-key", "fields": {"api_key": TYPED_SECRET}}))
+    html = report_of(
+        request(raw, "post", body={"app": "acme-key", "fields": {"api_key": TYPED_SECRET}})
+    )
     assert TYPED_SECRET not in html and raw not in html
 
 
@@ -85,7 +87,10 @@ def test_a_crash_after_fetching_credentials_hides_them(monkeypatch, raw, tenant)
 
     app = make_app("api_key")
     connection = Connection.all_objects.create(
-        tenant=tenant, app=app, name="Main", config={"subdomain": "acme"},
+        tenant=tenant,
+        app=app,
+        name="Main",
+        config={"subdomain": "acme"},
         credentials=secret_seal(payload={"api_key": TYPED_SECRET}, purpose="connection"),
     )
     monkeypatch.setattr("connections.api.endpoints.serialize_connection", explode)

@@ -4,8 +4,8 @@ Two thousand generated inputs (some 2,200 requests) across the endpoints, throug
 test client (no live server) so the run stays near a minute of CPU. Half the texts carry NUL or
 a lone surrogate, and most inputs are well-formed enough to reach the services: with the
 guards removed it finds `?q=%00` and a NUL in a name within the run. Every answer is JSON;
-every refusal has the error shape. The only 5xx allowed is 503 `app_unavailable`: the app (mocked with `responses`)
-could not be reached, e.g. a typed base URL that is not a URL at all.
+every refusal has the error shape. The only 5xx allowed is 503 `app_unavailable`: the app
+(mocked with `responses`) could not be reached, e.g. a typed base URL that is no URL at all.
 """
 
 import json
@@ -31,7 +31,9 @@ set_hypothesis_home_dir("var/hypothesis")  # its caches stay out of the work tre
 
 ALL_SCOPES = ["read", "check", "credentials", "attempts", "manage", "proxy"]
 FUZZ = settings(
-    deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 # Text with everything a hostile caller may send: NUL, controls, lone surrogates, any plane.
@@ -39,9 +41,17 @@ TRICKY = ["\x00", "\ud800", "\udfff", "\n", "\r", ":", " ", "é", "\U0001f600", 
 POISON = ["\x00", "\ud800", "\udfff"]  # what PostgreSQL or UTF-8 refuse: half the texts hold one
 plain = st.text(st.sampled_from(TRICKY) | st.characters(exclude_categories=()), max_size=10)
 text = plain | st.builds(lambda a, poison, b: a + poison + b, plain, st.sampled_from(POISON), plain)
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text
+)
 values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=10
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+    max_leaves=10,
 )
 
 
@@ -51,14 +61,22 @@ def mostly(valid):
 
 
 # Mostly well-formed but hostile inputs get past the schema to the services; the rest is junk.
-field_keys = st.sampled_from(["subdomain", "api_key", "base_url", "test_path", "username", "password"])
+field_keys = st.sampled_from(
+    ["subdomain", "api_key", "base_url", "test_path", "username", "password"]
+)
 row = st.fixed_dictionaries({"name": text, "value": text}) | st.tuples(text, text).map(list)
 rows = mostly(st.lists(row, max_size=3) | st.dictionaries(text, text, max_size=3))
 create_bodies = st.fixed_dictionaries(
-    {"app": mostly(st.sampled_from(["acme-key", "acme-oauth2", "acme-custom", "acme-basic", "nope"]))},
+    {
+        "app": mostly(
+            st.sampled_from(["acme-key", "acme-oauth2", "acme-custom", "acme-basic", "nope"])
+        )
+    },
     optional={
         "name": mostly(text),
-        "scopes": mostly(st.lists(st.sampled_from(["profile", "read", "write"]) | text, max_size=3) | text),
+        "scopes": mostly(
+            st.lists(st.sampled_from(["profile", "read", "write"]) | text, max_size=3) | text
+        ),
         "fields": mostly(st.dictionaries(field_keys | text, text, max_size=5)),
         "headers": rows,
         "query": rows,
@@ -70,7 +88,9 @@ raw_bodies = (
     | st.binary(max_size=40)
     | st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
 )
-content_types = st.sampled_from(["application/json", "application/json", "application/x-www-form-urlencoded", "text/plain"])
+content_types = st.sampled_from(
+    ["application/json", "application/json", "application/x-www-form-urlencoded", "text/plain"]
+)
 
 
 def _encoded(value) -> bytes:
@@ -110,10 +130,15 @@ def world(tenant, admin_member):
         make_app(mode)
     app = make_app("api_key", slug="acme-key-2", name="Acme Keys 2")
     connection = Connection.all_objects.create(
-        tenant=tenant, app=app, name="Main", config={"subdomain": "acme"},
+        tenant=tenant,
+        app=app,
+        name="Main",
+        config={"subdomain": "acme"},
         credentials=secret_seal(payload={"api_key": "k"}, purpose="connection"),
     )
-    raw = api_token_create(tenant=tenant, name="fuzz", actor=admin_member.user, scopes=ALL_SCOPES)[1]
+    raw = api_token_create(tenant=tenant, name="fuzz", actor=admin_member.user, scopes=ALL_SCOPES)[
+        1
+    ]
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as outside:
         for method in ("GET", "POST"):
@@ -127,15 +152,23 @@ def assert_no_500(response):
     body = response.json()
     if status >= 400:
         error = body["error"]
-        assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
-    assert status < 500 or (status == 503 and body["error"]["code"] == "app_unavailable"), response.content[:300]
+        assert (
+            isinstance(error["code"], str)
+            and isinstance(error["message"], str)
+            and error["message"]
+        )
+    assert status < 500 or (status == 503 and body["error"]["code"] == "app_unavailable"), (
+        response.content[:300]
+    )
 
 
 @settings(FUZZ, max_examples=700)
 @given(body=create_bodies)
 def test_create_never_answers_500(world, body):
     client, _ = world
-    assert_no_500(client.post("/api/connections", data=json.dumps(body), content_type="application/json"))
+    assert_no_500(
+        client.post("/api/connections", data=json.dumps(body), content_type="application/json")
+    )
 
 
 @settings(FUZZ, max_examples=300)
@@ -149,14 +182,20 @@ def test_create_with_junk_bodies_never_answers_500(world, body, content_type):
 @given(body=create_bodies.map(json.dumps) | raw_bodies, content_type=content_types)
 def test_rename_never_answers_500(world, body, content_type):
     client, connection = world
-    assert_no_500(client.patch(f"/api/connections/{connection.id}", data=body, content_type=content_type))
+    assert_no_500(
+        client.patch(f"/api/connections/{connection.id}", data=body, content_type=content_type)
+    )
 
 
 @settings(FUZZ, max_examples=100)
 @given(body=create_bodies.map(json.dumps) | raw_bodies, content_type=content_types)
 def test_revoke_never_answers_500(world, body, content_type):
     client, connection = world
-    assert_no_500(client.post(f"/api/connections/{connection.id}/revoke", data=body, content_type=content_type))
+    assert_no_500(
+        client.post(
+            f"/api/connections/{connection.id}/revoke", data=body, content_type=content_type
+        )
+    )
 
 
 @settings(FUZZ, max_examples=500)

@@ -1,4 +1,4 @@
-"""The API answers bad input with 400 and the error shape, never 500; unknown paths and methods too."""
+"""Bad input is a 400 in the error shape, never a 500; unknown paths and methods answer it too."""
 
 import json
 
@@ -28,7 +28,9 @@ def custom_app(db):
 
 @pytest.fixture
 def raw_token(tenant, admin_member):
-    return api_token_create(tenant=tenant, name="flows", actor=admin_member.user, scopes=ALL_SCOPES)[1]
+    return api_token_create(
+        tenant=tenant, name="flows", actor=admin_member.user, scopes=ALL_SCOPES
+    )[1]
 
 
 @pytest.fixture
@@ -77,13 +79,18 @@ def test_hundred_thousand_nested_brackets_is_400(api):
 )
 def test_bad_create_bodies_are_400_naming_the_field(api, key_app, custom_app, tenant, body, field):
     error = assert_error(post(api, body))
-    assert any(key == field or key.startswith(field + ".") for key in error.get("fields", {})), error
+    assert any(key == field or key.startswith(field + ".") for key in error.get("fields", {})), (
+        error
+    )
     assert Attempt.objects.for_tenant(tenant).count() == 0
 
 
 def test_lone_surrogate_in_a_name_is_400(api, key_app, tenant):
     # json.dumps would escape it as \ud800: write the body by hand, as an attacker would.
-    body = '{"app": "acme-key", "name": "bad \\ud800 name", "fields": {"subdomain": "acme", "api_key": "k"}}'
+    body = (
+        '{"app": "acme-key", "name": "bad \\ud800 name", '
+        '"fields": {"subdomain": "acme", "api_key": "k"}}'
+    )
     error = assert_error(post(api, body))
     assert "surrogate" in error["message"]
     body = '{"app": "acme-key", "fields": {"\\udfff": "x"}}'
@@ -93,7 +100,15 @@ def test_lone_surrogate_in_a_name_is_400(api, key_app, tenant):
 
 @pytest.mark.parametrize(
     "body",
-    [b"\xff\xfe not utf-8", b"[1, 2]", b'"a string"', b"NaN", b'{"app": NaN}', b'{"app": 1' + b"0" * 5000 + b"}", b"{"],
+    [
+        b"\xff\xfe not utf-8",
+        b"[1, 2]",
+        b'"a string"',
+        b"NaN",
+        b'{"app": NaN}',
+        b'{"app": 1' + b"0" * 5000 + b"}",
+        b"{",
+    ],
 )
 def test_bodies_that_are_no_json_object_are_400(api, body):
     assert_error(post(api, body))
@@ -109,8 +124,18 @@ def test_a_form_body_still_works_and_is_checked(api, key_app, tenant):
 @pytest.mark.parametrize(
     "query",
     [
-        "q=%00", "status=%00", "app=%00", "kind=%00", "status=nope", "kind=everything",
-        "page=99999999999999999999", "page=0", "page=-1", "page=abc", "page_size=abc", "page_size=0",
+        "q=%00",
+        "status=%00",
+        "app=%00",
+        "kind=%00",
+        "status=nope",
+        "kind=everything",
+        "page=99999999999999999999",
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page_size=abc",
+        "page_size=0",
         "q=" + "x" * 201,
     ],
 )
@@ -132,15 +157,32 @@ def test_bad_consumer_is_400(api, key_app, tenant):
 def test_bad_rename_bodies_are_400(api, key_app, tenant):
     connection = Connection.all_objects.create(tenant=tenant, app=key_app, name="Main")
     url = f"/api/connections/{connection.id}"
-    for body in ('{"name": "a\\u0000"}', '{"name": "\\ud800"}', '{"name": 5}', "{}", '{"name": ""}', "[" * 5000):
+    for body in (
+        '{"name": "a\\u0000"}',
+        '{"name": "\\ud800"}',
+        '{"name": 5}',
+        "{}",
+        '{"name": ""}',
+        "[" * 5000,
+    ):
         assert_error(api.patch(url, data=body, content_type="application/json"))
-    assert_error(api.post(f"{url}/revoke", data='{"confirm_shared": "maybe"}', content_type="application/json"))
+    assert_error(
+        api.post(
+            f"{url}/revoke", data='{"confirm_shared": "maybe"}', content_type="application/json"
+        )
+    )
     connection.refresh_from_db()
     assert connection.name == "Main" and connection.status == "active"
 
 
 def test_unknown_paths_and_bad_ids_are_json_404(api):
-    for path in ("/api/nope", "/api/connections/not-a-uuid", "/api/connections/", "/api/", "/api/connections/1/check"):
+    for path in (
+        "/api/nope",
+        "/api/connections/not-a-uuid",
+        "/api/connections/",
+        "/api/",
+        "/api/connections/1/check",
+    ):
         assert_error(api.get(path), 404, "not_found")
 
 
@@ -174,8 +216,16 @@ def test_custom_rows_in_every_accepted_shape_reach_the_vault(api, custom_app, te
         {"fields": {"headers": {"X-Token": "t1"}}},
     ]
     for index, shape in enumerate(shapes):
-        fields = {"base_url": "https://api.example.com", "test_path": "/me", **shape.pop("fields", {})}
-        response = post(api, {"app": custom_app.slug, "name": f"Custom {index}", "fields": fields, **shape})
+        fields = {
+            "base_url": "https://api.example.com",
+            "test_path": "/me",
+            **shape.pop("fields", {}),
+        }
+        response = post(
+            api, {"app": custom_app.slug, "name": f"Custom {index}", "fields": fields, **shape}
+        )
         assert response.status_code == 201, response.content
-        connection = Connection.objects.for_tenant(tenant).get(pk=response.json()["connection"]["id"])
+        connection = Connection.objects.for_tenant(tenant).get(
+            pk=response.json()["connection"]["id"]
+        )
         assert secret_open(secret=connection.credentials)["headers"] == {"X-Token": "t1"}

@@ -1,4 +1,4 @@
-"""PATCH /api/connections/<id> (rename) and POST /api/connections/<id>/revoke: roles, scope, tenants."""
+"""Rename (PATCH /api/connections/<id>) and revoke (POST …/revoke): roles, scope, tenants."""
 
 import json
 
@@ -23,27 +23,44 @@ def key_app(db):
 
 def connection_for(tenant, app, *, by=None, name="Main"):
     return Connection.all_objects.create(
-        tenant=tenant, app=app, name=name, created_by=by.user if by else None, config={"subdomain": "acme"},
+        tenant=tenant,
+        app=app,
+        name=name,
+        created_by=by.user if by else None,
+        config={"subdomain": "acme"},
         credentials=secret_seal(payload={"api_key": "k-5501"}, purpose="connection"),
     )
 
 
 def rename(client, connection, name, **extra):
     return client.patch(
-        f"/api/connections/{connection.id}", data=json.dumps({"name": name}), content_type="application/json", **extra
+        f"/api/connections/{connection.id}",
+        data=json.dumps({"name": name}),
+        content_type="application/json",
+        **extra,
     )
 
 
 def revoke(client, connection, body=None, **extra):
     data = json.dumps(body) if body is not None else ""
-    return client.post(f"/api/connections/{connection.id}/revoke", data=data, content_type="application/json", **extra)
+    return client.post(
+        f"/api/connections/{connection.id}/revoke",
+        data=data,
+        content_type="application/json",
+        **extra,
+    )
 
 
 def bearer(tenant, member, scopes):
-    return {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(tenant=tenant, name='t', actor=member.user, scopes=scopes)[1]}"}
+    return {
+        "HTTP_AUTHORIZATION": "Bearer "
+        + api_token_create(tenant=tenant, name="t", actor=member.user, scopes=scopes)[1]
+    }
 
 
-def test_admin_renames_any_connection_and_the_event_names_them(client_for, admin_member, operator_member, key_app, tenant):
+def test_admin_renames_any_connection_and_the_event_names_them(
+    client_for, admin_member, operator_member, key_app, tenant
+):
     connection = connection_for(tenant, key_app, by=operator_member)
     response = rename(client_for(admin_member), connection, "  Billing  ")
     assert response.status_code == 200, response.content
@@ -54,7 +71,9 @@ def test_admin_renames_any_connection_and_the_event_names_them(client_for, admin
     assert event.actor == admin_member.user and event.detail == {"from": "Main", "to": "Billing"}
 
 
-def test_operator_manages_only_what_they_created(client_for, make_member, operator_member, key_app, tenant):
+def test_operator_manages_only_what_they_created(
+    client_for, make_member, operator_member, key_app, tenant
+):
     own = connection_for(tenant, key_app, by=operator_member, name="Own")
     colleague = make_member(tenant, Role.OPERATOR, username="colleague")
     theirs = connection_for(tenant, key_app, by=colleague, name="Theirs")
@@ -68,7 +87,9 @@ def test_operator_manages_only_what_they_created(client_for, make_member, operat
     assert theirs.name == "Theirs" and theirs.status == ConnectionStatus.ACTIVE
 
 
-def test_viewer_can_neither_rename_nor_revoke(client_for, viewer_member, admin_member, key_app, tenant):
+def test_viewer_can_neither_rename_nor_revoke(
+    client_for, viewer_member, admin_member, key_app, tenant
+):
     connection = connection_for(tenant, key_app, by=admin_member)
     client = client_for(viewer_member)
     assert rename(client, connection, "X").json()["error"]["code"] == "forbidden"
@@ -79,7 +100,12 @@ def test_viewer_can_neither_rename_nor_revoke(client_for, viewer_member, admin_m
 
 def test_a_token_needs_the_manage_scope(client, admin_member, key_app, tenant):
     connection = connection_for(tenant, key_app)
-    response = rename(client, connection, "X", **bearer(tenant, admin_member, ["read", "check", "credentials", "attempts"]))
+    response = rename(
+        client,
+        connection,
+        "X",
+        **bearer(tenant, admin_member, ["read", "check", "credentials", "attempts"]),
+    )
     assert response.status_code == 403 and response.json()["error"]["required_scope"] == "manage"
     headers = bearer(tenant, admin_member, ["manage"])
     assert rename(client, connection, "By a flow", **headers).status_code == 200
@@ -92,10 +118,14 @@ def test_rename_to_a_taken_name_is_400(client_for, admin_member, key_app, tenant
     connection = connection_for(tenant, key_app)
     response = rename(client_for(admin_member), connection, "taken")
     assert response.status_code == 400
-    assert response.json()["error"]["fields"]["name"] == ["You already have a Acme Keys connection named “taken”."]
+    assert response.json()["error"]["fields"]["name"] == [
+        "You already have a Acme Keys connection named “taken”."
+    ]
 
 
-def test_revoke_destroys_the_secret_keeps_the_row_and_twice_changes_nothing(client_for, admin_member, key_app, tenant):
+def test_revoke_destroys_the_secret_keeps_the_row_and_twice_changes_nothing(
+    client_for, admin_member, key_app, tenant
+):
     connection = connection_for(tenant, key_app)
     secret_id = connection.credentials_id
     client = client_for(admin_member)
@@ -106,17 +136,31 @@ def test_revoke_destroys_the_secret_keeps_the_row_and_twice_changes_nothing(clie
     assert body["revocation_warning"] == ""
     assert not Secret.objects.filter(pk=secret_id).exists()
     assert revoke(client, connection).status_code == 200
-    assert Event.objects.for_tenant(tenant).filter(connection=connection, kind="revoked").count() == 1
-    assert rename(client, connection, "Back").status_code == 400  # a revoked connection keeps its name
+    assert (
+        Event.objects.for_tenant(tenant).filter(connection=connection, kind="revoked").count() == 1
+    )
+    assert (
+        rename(client, connection, "Back").status_code == 400
+    )  # a revoked connection keeps its name
 
 
 @responses.activate
-def test_revoke_at_the_provider_and_a_shared_grant_needs_confirmation(client_for, admin_member, tenant):
+def test_revoke_at_the_provider_and_a_shared_grant_needs_confirmation(
+    client_for, admin_member, tenant
+):
     app = make_app("oauth2")
     connection = Connection.all_objects.create(
-        tenant=tenant, app=app, name="CRM", credentials=secret_seal(payload={"access_token": "at"}, purpose="connection"),
+        tenant=tenant,
+        app=app,
+        name="CRM",
+        credentials=secret_seal(payload={"access_token": "at"}, purpose="connection"),
     )
-    GlobalConnection.objects.create(app=app, name="CRM (global)", credentials=connection.credentials, source_connection=connection)
+    GlobalConnection.objects.create(
+        app=app,
+        name="CRM (global)",
+        credentials=connection.credentials,
+        source_connection=connection,
+    )
     client = client_for(admin_member)
     response = revoke(client, connection)
     assert response.status_code == 409 and response.json()["error"]["code"] == "shared_with_global"
@@ -125,11 +169,16 @@ def test_revoke_at_the_provider_and_a_shared_grant_needs_confirmation(client_for
     assert connection.status == ConnectionStatus.ACTIVE
     response = revoke(client, connection, {"confirm_shared": True})
     assert response.status_code == 200 and response.json()["connection"]["status"] == "revoked"
-    assert Secret.objects.filter(pk=connection.credentials_id).exists()  # the global copy keeps working
+    assert Secret.objects.filter(
+        pk=connection.credentials_id
+    ).exists()  # the global copy keeps working
     assert len(responses.calls) == 0  # its grant stays alive at the provider
 
     alone = Connection.all_objects.create(
-        tenant=tenant, app=app, name="CRM 2", credentials=secret_seal(payload={"access_token": "at2"}, purpose="connection"),
+        tenant=tenant,
+        app=app,
+        name="CRM 2",
+        credentials=secret_seal(payload={"access_token": "at2"}, purpose="connection"),
     )
     responses.post(f"{AUTH}/revoke", status=200)
     assert revoke(client, alone).status_code == 200
@@ -145,20 +194,27 @@ def test_global_connections_are_read_only(client_for, admin_member, key_app):
     assert shared.name == "Shared" and shared.status == ConnectionStatus.ACTIVE
 
 
-def test_rename_and_revoke_are_404_across_tenants(client_for, outsider_member, other_tenant, admin_member, key_app, tenant):
+def test_rename_and_revoke_are_404_across_tenants(
+    client_for, outsider_member, other_tenant, admin_member, key_app, tenant
+):
     connection = connection_for(tenant, key_app, by=admin_member)
     client = client_for(outsider_member)
     for response in (rename(client, connection, "Ours"), revoke(client, connection)):
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     headers = bearer(other_tenant, outsider_member, ["read", "manage"])
     machine = Client()
-    for response in (rename(machine, connection, "Ours", **headers), revoke(machine, connection, **headers)):
+    for response in (
+        rename(machine, connection, "Ours", **headers),
+        revoke(machine, connection, **headers),
+    ):
         assert response.status_code == 404
     connection.refresh_from_db()
     assert connection.name == "Main" and connection.status == ConnectionStatus.ACTIVE
 
 
-def test_rename_and_revoke_queries_are_bounded(client_for, admin_member, key_app, tenant, django_assert_max_num_queries):
+def test_rename_and_revoke_queries_are_bounded(
+    client_for, admin_member, key_app, tenant, django_assert_max_num_queries
+):
     connections = [connection_for(tenant, key_app, name=f"C{index}") for index in range(20)]
     client = client_for(admin_member)
     client.get("/api/connections")  # warm the session and membership caches

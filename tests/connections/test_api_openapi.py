@@ -1,4 +1,4 @@
-"""/api/openapi.json describes every endpoint with its schemas and both auths; /api/docs is local."""
+"""/api/openapi.json describes every endpoint, its schemas and both auths; /api/docs is local."""
 
 import re
 
@@ -52,8 +52,15 @@ def test_every_endpoint_is_described_with_both_auths_and_its_scope(schema):
     described = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert described == set(ENDPOINTS)
     schemes = schema["components"]["securitySchemes"]
-    assert schemes["ApiTokenAuth"]["type"] == "http" and schemes["ApiTokenAuth"]["scheme"] == "bearer"
-    assert schemes["SessionAuth"] == {**schemes["SessionAuth"], "type": "apiKey", "in": "cookie", "name": "sessionid"}
+    assert (
+        schemes["ApiTokenAuth"]["type"] == "http" and schemes["ApiTokenAuth"]["scheme"] == "bearer"
+    )
+    assert schemes["SessionAuth"] == {
+        **schemes["SessionAuth"],
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "sessionid",
+    }
     for (path, method), scope in ENDPOINTS.items():
         operation = schema["paths"][path][method]
         assert operation["security"] == [{"ApiTokenAuth": []}, {"SessionAuth": []}], (path, method)
@@ -64,16 +71,20 @@ def test_every_endpoint_is_described_with_both_auths_and_its_scope(schema):
 
 def test_every_endpoint_has_typed_bodies_and_the_error_shape(schema):
     components = schema["components"]["schemas"]
-    for (path, method) in ENDPOINTS:
+    for path, method in ENDPOINTS:
         operation = schema["paths"][path][method]
-        success = {code: answer for code, answer in operation["responses"].items() if code.startswith("2")}
+        success = {
+            code: answer for code, answer in operation["responses"].items() if code.startswith("2")
+        }
         assert success and all(refs(answer) for answer in success.values()), (path, method)
         for code in ("400", "401", "403", "404"):
             assert refs(operation["responses"][code]) == {"ErrorOut"}, (path, method, code)
         if (path, method) in BODIES:
             assert refs(operation["requestBody"]) == {BODIES[(path, method)]}
     assert set(components["ErrorBody"]["required"]) == {"code", "message"}
-    assert {"app", "name", "scopes", "fields", "headers", "query"} <= set(components["AttemptIn"]["properties"])
+    assert {"app", "name", "scopes", "fields", "headers", "query"} <= set(
+        components["AttemptIn"]["properties"]
+    )
     assert set(components["ConnectionStatus"]["enum"]) == {"active", "expired", "error", "revoked"}
 
 

@@ -9,7 +9,14 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from connections.models import ApiToken, Attempt, Connection, GlobalConnection, HealthCheck, TokenScope
+from connections.models import (
+    ApiToken,
+    Attempt,
+    Connection,
+    GlobalConnection,
+    HealthCheck,
+    TokenScope,
+)
 from connections.services.tokens import api_token_authenticate, api_token_create
 from vault.services import secret_seal
 
@@ -28,7 +35,11 @@ def key_app(db):
 
 def connection_for(tenant, app, name="Main", api_key="key-3f9a1c"):
     return Connection.all_objects.create(
-        tenant=tenant, app=app, name=name, config={"subdomain": "acme"}, account_label="ann@acme.test",
+        tenant=tenant,
+        app=app,
+        name=name,
+        config={"subdomain": "acme"},
+        account_label="ann@acme.test",
         credentials=secret_seal(payload={"api_key": api_key}, purpose="connection"),
     )
 
@@ -42,7 +53,9 @@ def call(raw, method, url, body=None, **extra):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}", **extra}
     if body is None:
         return getattr(client, method)(url, **headers)
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json", **headers)
+    return getattr(client, method)(
+        url, data=json.dumps(body), content_type="application/json", **headers
+    )
 
 
 def endpoints(connection, attempt):
@@ -61,10 +74,15 @@ def endpoints(connection, attempt):
 
 
 @responses.activate
-def test_each_endpoint_needs_its_scope_and_nothing_else_runs(tenant, admin_member, operator_member, key_app):
+def test_each_endpoint_needs_its_scope_and_nothing_else_runs(
+    tenant, admin_member, operator_member, key_app
+):
     connection = connection_for(tenant, key_app)
     attempt = Attempt.all_objects.create(
-        tenant=tenant, app=key_app, name="x", expires_at=timezone.now() + timedelta(minutes=5),
+        tenant=tenant,
+        app=key_app,
+        name="x",
+        expires_at=timezone.now() + timedelta(minutes=5),
         created_by=operator_member.user,
     )
     for method, url, body, scope in endpoints(connection, attempt):
@@ -93,7 +111,9 @@ def test_a_read_token_reads_and_does_nothing_else(client, tenant, admin_member, 
 def test_an_expired_token_is_401(tenant, admin_member):
     token, raw = token_for(tenant, admin_member, expires_at=timezone.now() + timedelta(minutes=5))
     assert call(raw, "get", "/api/connections").status_code == 200
-    ApiToken.all_objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiToken.all_objects.filter(pk=token.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     response = call(raw, "get", "/api/connections")
     assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
     assert "expired" in response.json()["error"]["message"]
@@ -105,14 +125,20 @@ def test_a_token_limited_to_connections_sees_only_those(tenant, admin_member, ke
     other = connection_for(tenant, key_app, "Other", api_key="other-key-77")
     shared = GlobalConnection.objects.create(app=key_app, name="Shared one")
     unlisted_shared = GlobalConnection.objects.create(app=key_app, name="Shared two")
-    _, raw = token_for(tenant, admin_member, scopes=ALL, connections=[mine], global_connections=[shared])
+    _, raw = token_for(
+        tenant, admin_member, scopes=ALL, connections=[mine], global_connections=[shared]
+    )
     listing = call(raw, "get", "/api/connections").json()
-    assert [row["name"] for row in listing["results"]] == ["Mine", "Shared one"] and listing["count"] == 2
+    assert [row["name"] for row in listing["results"]] == ["Mine", "Shared one"] and listing[
+        "count"
+    ] == 2
     assert call(raw, "get", "/api/connections?kind=global").json()["count"] == 1
     assert call(raw, "get", f"/api/connections/{shared.id}").status_code == 200
     for url in (
-        f"/api/connections/{other.id}", f"/api/connections/{unlisted_shared.id}",
-        f"/api/connections/{other.id}/check", f"/api/connections/{other.id}/credentials",
+        f"/api/connections/{other.id}",
+        f"/api/connections/{unlisted_shared.id}",
+        f"/api/connections/{other.id}/check",
+        f"/api/connections/{other.id}/credentials",
         f"/api/connections/{unlisted_shared.id}/credentials",
     ):
         response = call(raw, "get", url)
@@ -134,7 +160,9 @@ def test_deleting_the_listed_connection_never_widens_the_token(tenant, admin_mem
     assert call(raw, "get", "/api/connections").json()["count"] == 0
 
 
-def test_a_token_cannot_be_limited_to_another_tenants_connection(tenant, other_tenant, admin_member, key_app):
+def test_a_token_cannot_be_limited_to_another_tenants_connection(
+    tenant, other_tenant, admin_member, key_app
+):
     theirs = connection_for(other_tenant, key_app, "Theirs")
     with pytest.raises(ValidationError):
         token_for(tenant, admin_member, connections=[theirs])
@@ -149,16 +177,36 @@ def test_a_token_cannot_be_limited_to_another_tenants_connection(tenant, other_t
 
 def test_last_use_records_the_address(tenant, admin_member, settings):
     token, raw = token_for(tenant, admin_member)
-    call(raw, "get", "/api/connections", REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    call(
+        raw,
+        "get",
+        "/api/connections",
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
+    )
     token.refresh_from_db()
     assert token.last_used_at is not None
-    assert token.last_used_from == "203.0.113.7"  # not behind a proxy: X-Forwarded-For is the caller's claim
+    assert (
+        token.last_used_from == "203.0.113.7"
+    )  # not behind a proxy: X-Forwarded-For is the caller's claim
     settings.BEHIND_PROXY = True
     # Behind our proxy the last hop is what the proxy saw; the first is whatever the client sent.
-    call(raw, "get", "/api/connections", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 2001:db8::5")
+    call(
+        raw,
+        "get",
+        "/api/connections",
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 2001:db8::5",
+    )
     token.refresh_from_db()
     assert token.last_used_from == "2001:db8::5"
-    call(raw, "get", "/api/connections", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="not-an-address")
+    call(
+        raw,
+        "get",
+        "/api/connections",
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="not-an-address",
+    )
     token.refresh_from_db()
     assert token.last_used_from == "10.0.0.2"
 
@@ -168,7 +216,9 @@ def test_migration_keeps_what_existing_tokens_could_do(tenant, admin_member):
 
     from django.apps import apps
 
-    migration = importlib.import_module("connections.migrations.0002_api_token_scopes_expiry_connections")
+    migration = importlib.import_module(
+        "connections.migrations.0002_api_token_scopes_expiry_connections"
+    )
     token, _ = token_for(tenant, admin_member)
     migration.keep_legacy_powers(apps, None)
     token.refresh_from_db()
@@ -176,12 +226,18 @@ def test_migration_keeps_what_existing_tokens_could_do(tenant, admin_member):
     assert token.all_connections is True and token.expires_at is None
 
 
-def test_list_queries_stay_flat_for_a_limited_token(tenant, admin_member, key_app, django_assert_max_num_queries):
+def test_list_queries_stay_flat_for_a_limited_token(
+    tenant, admin_member, key_app, django_assert_max_num_queries
+):
     rows = [connection_for(tenant, key_app, f"C{index:02}") for index in range(30)]
-    shared = [GlobalConnection.objects.create(app=key_app, name=f"G{index:02}") for index in range(30)]
+    shared = [
+        GlobalConnection.objects.create(app=key_app, name=f"G{index:02}") for index in range(30)
+    ]
     _, raw = token_for(tenant, admin_member, connections=rows[:20], global_connections=shared[:20])
     client = Client()
     client.get("/api/connections", HTTP_AUTHORIZATION=f"Bearer {raw}")
     with django_assert_max_num_queries(6):
-        body = client.get("/api/connections?page_size=100", HTTP_AUTHORIZATION=f"Bearer {raw}").json()
+        body = client.get(
+            "/api/connections?page_size=100", HTTP_AUTHORIZATION=f"Bearer {raw}"
+        ).json()
     assert body["count"] == 40 and len(body["results"]) == 40

@@ -23,10 +23,14 @@ OPERATIONS = [
 ]
 
 
-def test_docs_render_offline_and_try_it_out_uses_the_session(browser_page, live_server, admin_member):
+def test_docs_render_offline_and_try_it_out_uses_the_session(
+    browser_page, live_server, admin_member
+):
     from catalog.models import App
 
-    app = App.objects.create(slug="docs-key", name="Docs Key", category="crm", auth_mode="api_key", spec={})
+    app = App.objects.create(
+        slug="docs-key", name="Docs Key", category="crm", auth_mode="api_key", spec={}
+    )
     Connection.all_objects.create(tenant=admin_member.tenant, app=app, name="Listed in the docs")
     page = browser_page
     local = urlsplit(live_server.url).netloc
@@ -44,8 +48,10 @@ def test_docs_render_offline_and_try_it_out_uses_the_session(browser_page, live_
     page.goto(f"{live_server.url}/api/docs")
     page.wait_for_selector(".opblock")
     listed = {
-        (block.locator(".opblock-summary-method").inner_text().strip(),
-         block.locator(".opblock-summary-path").get_attribute("data-path"))
+        (
+            block.locator(".opblock-summary-method").inner_text().strip(),
+            block.locator(".opblock-summary-path").get_attribute("data-path"),
+        )
         for block in page.locator(".opblock").all()
     }
     assert listed == set(OPERATIONS)
@@ -57,7 +63,9 @@ def test_docs_render_offline_and_try_it_out_uses_the_session(browser_page, live_
     block.locator(".opblock-summary").click()
     block.locator("button.try-out__btn").click()
     block.locator("button.execute").click()
-    body = block.locator(".responses-wrapper .live-responses-table .response-col_description pre").first
+    body = block.locator(
+        ".responses-wrapper .live-responses-table .response-col_description pre"
+    ).first
     body.wait_for()
     assert "Listed in the docs" in body.inner_text()
     assert blocked == []

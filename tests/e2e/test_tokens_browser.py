@@ -13,10 +13,10 @@ def test_create_a_scoped_token_shown_once(browser_page, live_server, admin_membe
     page = browser_page
     login(page, live_server, admin_member.user.username)
     page.goto(f"{live_server.url}/tenants/tokens/")
-    assert page.locator('input[name=scopes][value=read]').is_checked()
-    assert not page.locator('input[name=scopes][value=credentials]').is_checked()
+    assert page.locator("input[name=scopes][value=read]").is_checked()
+    assert not page.locator("input[name=scopes][value=credentials]").is_checked()
     page.fill("input[name=name]", "Nightly report")
-    page.check('input[name=scopes][value=credentials]')
+    page.check("input[name=scopes][value=credentials]")
     page.select_option("select[name=expires_in]", "90")
     with page.expect_navigation():
         page.click("button[type=submit]:has-text('Create token')")

@@ -1,4 +1,4 @@
-"""The API tokens page: scopes (read preselected), expiry, connections, last use; shown once, minted once."""
+"""The API tokens page: scopes (read preselected), expiry, connections, last use; shown once."""
 
 import re
 from datetime import timedelta
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def app(db):
-    return App.objects.create(slug="acme-key", name="Acme Keys", category="crm", auth_mode="api_key", spec={})
+    return App.objects.create(
+        slug="acme-key", name="Acme Keys", category="crm", auth_mode="api_key", spec={}
+    )
 
 
 def checked_scopes(html: str) -> set:
@@ -28,7 +30,7 @@ def checked_scopes(html: str) -> set:
 
 def row_of(page: str, name: str) -> str:
     """Return the table row of the token named name."""
-    row = page[page.index(f"<td><strong>{name}</strong>"):]
+    row = page[page.index(f"<td><strong>{name}</strong>") :]
     return row[: row.index("</tr>")]
 
 
@@ -40,7 +42,9 @@ def test_least_privilege_is_preselected(client_for, admin_member):
     assert '<option value="" selected>Never</option>' in html
 
 
-def test_create_with_scopes_expiry_and_connections(client_for, admin_member, tenant, other_tenant, app):
+def test_create_with_scopes_expiry_and_connections(
+    client_for, admin_member, tenant, other_tenant, app
+):
     billing = Connection.all_objects.create(tenant=tenant, app=app, name="Billing key")
     Connection.all_objects.create(tenant=tenant, app=app, name="Other key")
     Connection.all_objects.create(tenant=other_tenant, app=app, name="Globex key")
@@ -48,22 +52,37 @@ def test_create_with_scopes_expiry_and_connections(client_for, admin_member, ten
     client = client_for(admin_member)
     form = client.get(reverse("tenants:tokens")).content.decode()
     assert "Billing key" in form and "Shared key" in form and "Globex key" not in form
-    response = client.post(reverse("tenants:tokens"), {
-        "name": "Billing flow", "scopes": ["read", "credentials"], "expires_in": "30",
-        "connections": [str(billing.pk)], "global_connections": [str(shared.pk)],
-    })
+    response = client.post(
+        reverse("tenants:tokens"),
+        {
+            "name": "Billing flow",
+            "scopes": ["read", "credentials"],
+            "expires_in": "30",
+            "connections": [str(billing.pk)],
+            "global_connections": [str(shared.pk)],
+        },
+    )
     assert response.status_code == 302
     token = ApiToken.objects.for_tenant(tenant).get()
     assert token.scopes == ["read", "credentials"] and token.all_connections is False
-    assert list(token.connections.all()) == [billing] and list(token.global_connections.all()) == [shared]
+    assert list(token.connections.all()) == [billing] and list(token.global_connections.all()) == [
+        shared
+    ]
     assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
     page = client.get(reverse("tenants:tokens")).content.decode()
     row = row_of(page, "Billing flow")
-    assert "read" in row and "credentials" in row and "Billing key" in row and "Shared key (global)" in row
+    assert (
+        "read" in row
+        and "credentials" in row
+        and "Billing key" in row
+        and "Shared key (global)" in row
+    )
     assert "Other key" not in row and token.expires_at.strftime("%b %-d, %Y") in row
 
 
-def test_reloading_after_create_mints_no_second_token_and_shows_it_once(client_for, admin_member, tenant):
+def test_reloading_after_create_mints_no_second_token_and_shows_it_once(
+    client_for, admin_member, tenant
+):
     client = client_for(admin_member)
     created = client.post(reverse("tenants:tokens"), {"name": "Nightly", "scopes": ["read"]})
     assert created.status_code == 302 and created["Location"] == reverse("tenants:tokens")
@@ -77,23 +96,34 @@ def test_reloading_after_create_mints_no_second_token_and_shows_it_once(client_f
     assert ApiToken.objects.for_tenant(tenant).count() == 1
 
 
-def test_scopes_are_required_and_foreign_connections_refused(client_for, admin_member, tenant, other_tenant, app):
+def test_scopes_are_required_and_foreign_connections_refused(
+    client_for, admin_member, tenant, other_tenant, app
+):
     theirs = Connection.all_objects.create(tenant=other_tenant, app=app, name="Globex key")
     client = client_for(admin_member)
     response = client.post(reverse("tenants:tokens"), {"name": "No scope"})
-    assert response.status_code == 200 and response.context["form"].errors["scopes"] == ["Choose at least one scope."]
-    response = client.post(reverse("tenants:tokens"), {"name": "Sneaky", "scopes": ["read"], "connections": [str(theirs.pk)]})
+    assert response.status_code == 200 and response.context["form"].errors["scopes"] == [
+        "Choose at least one scope."
+    ]
+    response = client.post(
+        reverse("tenants:tokens"),
+        {"name": "Sneaky", "scopes": ["read"], "connections": [str(theirs.pk)]},
+    )
     assert response.status_code == 200 and response.context["form"].errors["connections"]
     response = client.post(reverse("tenants:tokens"), {"name": "Root", "scopes": ["read", "root"]})
     assert response.status_code == 200 and response.context["form"].errors["scopes"]
     assert not ApiToken.all_objects.exists()
 
 
-def test_the_list_shows_last_use_with_its_address_and_expired_tokens(client_for, admin_member, tenant):
+def test_the_list_shows_last_use_with_its_address_and_expired_tokens(
+    client_for, admin_member, tenant
+):
     _, raw = api_token_create(tenant=tenant, name="Used flow", actor=admin_member.user)
     Client().get("/api/connections", HTTP_AUTHORIZATION=f"Bearer {raw}", REMOTE_ADDR="203.0.113.9")
     old, _ = api_token_create(tenant=tenant, name="Old flow", actor=admin_member.user)
     ApiToken.all_objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=1))
     page = client_for(admin_member).get(reverse("tenants:tokens")).content.decode()
     assert "203.0.113.9" in row_of(page, "Used flow")
-    assert "badge-expired" in row_of(page, "Old flow") and "badge-expired" not in row_of(page, "Used flow")
+    assert "badge-expired" in row_of(page, "Old flow") and "badge-expired" not in row_of(
+        page, "Used flow"
+    )
