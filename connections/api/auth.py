@@ -143,9 +143,8 @@ class ApiTokenAuth(HttpBearer):
                 "The API token is missing, unknown, expired or revoked.",
                 headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
-        request.api_token = (
-            token  # attempts started with a token are not bound to a browser session
-        )
+        # Attempts started with a token are not bound to a browser session (auth/base.py).
+        request.api_token = token
         return ApiCaller(tenant=token.tenant, token=token)
 
     def authenticate(self, request, token):  # pragma: no cover - __call__ does the work
