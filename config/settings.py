@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "ninja",  # the JSON API's Swagger UI from its own static files (without it: from a CDN)
     "vault",
     "catalog",
     "connections",
@@ -156,6 +157,8 @@ SESSION_COOKIE_HTTPONLY = True
 # Strict would drop the session on the provider's redirect back to our OAuth callback.
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Behind a TLS-terminating proxy: trust its X-Forwarded-Proto, and its X-Forwarded-For entry as
+# the client's address (sign-in throttling, an API token's last use: connections.middleware.client_ip).
 BEHIND_PROXY = env.bool("BEHIND_PROXY", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 # Proxies in front of the app that append to X-Forwarded-For (a CDN before the TLS proxy: 2).
@@ -201,7 +204,7 @@ AXES_RESET_ON_SUCCESS = True
 # Failures during a lockout are refused without being counted, so the retry time shown holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Not ipware's guesses from client-settable headers: REMOTE_ADDR, or what our proxy appended.
-AXES_CLIENT_IP_CALLABLE = "config.signin.client_ip"
+AXES_CLIENT_IP_CALLABLE = "connections.middleware.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.signin.lockout_response"
 # Password reset by email: requests per client address and per email address in the window.
 PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

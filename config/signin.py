@@ -9,7 +9,6 @@ attacker a fresh counter per request.
 """
 
 import hashlib
-import ipaddress
 import math
 from datetime import timedelta
 
@@ -25,6 +24,8 @@ from django.db.models import Max
 from django.shortcuts import render
 from django.utils import timezone
 
+from connections.middleware import client_ip
+
 RESET_KEY_PREFIX = "password-reset:"
 
 
@@ -35,21 +36,6 @@ class SignInBackend(AxesStandaloneBackend, ModelBackend):
         # Raises PermissionDenied (a failed sign-in, counted) when the pair is locked out.
         AxesStandaloneBackend.authenticate(self, request, username, password, **kwargs)
         return ModelBackend.authenticate(self, request, username, password, **kwargs)
-
-
-def client_ip(request) -> str | None:
-    """Return the client's address: REMOTE_ADDR, or the one our proxies appended (BEHIND_PROXY)."""
-    remote = request.META.get("REMOTE_ADDR")
-    if not settings.BEHIND_PROXY:
-        return remote
-    hops = max(settings.PROXY_HOPS, 1)
-    chain = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    if len(chain) < hops:
-        return remote  # it did not come through all our proxies
-    try:
-        return str(ipaddress.ip_address(chain[-hops]))
-    except ValueError:
-        return remote
 
 
 def lockout_response(request, original_response, credentials):

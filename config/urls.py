@@ -21,7 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("catalog/", include("connections.catalog_urls")),
     path("connections/", include("connections.urls")),
-    path("api/", include("connections.api_urls")),
+    path("api/", include("connections.api.urls")),
     path("tenants/", include("connections.tenant_urls")),
 ]
 if settings.SANDBOX_ENABLED:

@@ -66,7 +66,7 @@ def _fresh_credentials(connection, *, tenant, consumer: str, revoked: str) -> di
     return credentials
 
 
-# GET /api/connections/<id>/credentials (connections/api.py).
+# GET /api/connections/<id>/credentials (connections/api/endpoints.py).
 #
 # Only tenant API tokens get credentials: a browser session never does, so no page can show a
 # secret. A tenant's token gets its own connections' credentials and, because global
@@ -81,6 +81,8 @@ HIDDEN_KEYS = frozenset({"refresh_token"})
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:
     """Return (connection, credentials without the refresh token) for an API token; record usage."""
     connection, tenant = resolve(str(pk), tenant=token.tenant)
+    if not token.may_use(connection):
+        raise ConnectionUnusable("No such connection.")  # outside the token's list looks missing
     credentials = _fresh_credentials(connection, tenant=tenant, consumer=consumer, revoked="No such connection.")
     connection.refresh_from_db()
     return connection, {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS}

@@ -1,12 +1,15 @@
 """Every form of the dashboard: the connection window, rename, revoke, the list filters, the
 publication request, API tokens and the tenant's webhook."""
 
+from datetime import timedelta
+
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .auth import mode_for
-from .models import ConnectionStatus
-from .selectors import connection_name_taken
+from .models import Connection, ConnectionStatus, GlobalConnection, TokenScope
+from .selectors import connection_name_taken, token_connection_choices
 
 FIELD_PREFIX = "field_"
 HISTORY = "history"  # the list filter that shows revoked connections
@@ -202,10 +205,51 @@ class PublicationRequestForm(forms.Form):
     )
 
 
+EXPIRY_CHOICES = [
+    ("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In 1 year"),
+]
+
+
 class TokenCreateForm(forms.Form):
     name = forms.CharField(
         label="Name", max_length=120, help_text="What uses this token, e.g. “Billing flow”."
     )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes", choices=TokenScope.choices, initial=[TokenScope.READ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Give the token only what its flow needs.",
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_in = forms.TypedChoiceField(
+        label="Expires", choices=EXPIRY_CHOICES, required=False, coerce=int, empty_value=None,
+    )
+    connections = forms.ModelMultipleChoiceField(
+        label="Company connections", queryset=Connection.all_objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    global_connections = forms.ModelMultipleChoiceField(
+        label="Global connections", queryset=GlobalConnection.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        own, shared = token_connection_choices(tenant=tenant)
+        self.fields["connections"].queryset = own
+        self.fields["global_connections"].queryset = shared
+
+    def token_options(self) -> dict:
+        """Return api_token_create's options: None lists mean every connection."""
+        data = self.cleaned_data
+        days = data.get("expires_in")
+        chosen = list(data.get("connections") or []), list(data.get("global_connections") or [])
+        restricted = bool(chosen[0] or chosen[1])
+        return {
+            "scopes": data["scopes"],
+            "expires_at": timezone.now() + timedelta(days=days) if days else None,
+            "connections": chosen[0] if restricted else None,
+            "global_connections": chosen[1] if restricted else None,
+        }
 
 
 class WebhookForm(forms.Form):

@@ -1,5 +1,9 @@
 """Resolve the current tenant of a signed-in user: the session's choice, else the first membership."""
 
+import ipaddress
+
+from django.conf import settings
+
 from .models import Member
 
 SESSION_KEY = "tenant_id"
@@ -30,3 +34,18 @@ class TenantMiddleware:
         request.membership = membership_for(request)
         request.tenant = request.membership.tenant if request.membership else None
         return self.get_response(request)
+
+
+def client_ip(request) -> str | None:
+    """Return the client's address: REMOTE_ADDR, or the one our proxies appended (BEHIND_PROXY)."""
+    remote = request.META.get("REMOTE_ADDR")
+    if not settings.BEHIND_PROXY:
+        return remote
+    hops = max(settings.PROXY_HOPS, 1)
+    chain = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(chain) < hops:
+        return remote  # it did not come through all our proxies
+    try:
+        return str(ipaddress.ip_address(chain[-hops]))
+    except ValueError:
+        return remote

@@ -111,16 +111,44 @@ class Member(models.Model):
         return self.role in (Role.ADMIN, Role.OPERATOR)
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do; each endpoint of /api names the one scope it needs."""
+
+    READ = "read", _("Read: list and get connections (no secrets)")
+    CHECK = "check", _("Check: check connections now")
+    CREDENTIALS = "credentials", _("Credentials: fetch fresh credentials of connections")
+    ATTEMPTS = "attempts", _("Attempts: create connections and test attempts")
+    MANAGE = "manage", _("Manage: rename and revoke connections")
+    PROXY = "proxy", _("Proxy: call apps through the credential proxy")
+
+
+def default_token_scopes() -> list:
+    """Return the scopes of a new token when none are chosen: least privilege."""
+    return [TokenScope.READ.value]
+
+
 class ApiToken(models.Model):
-    """A tenant API token for flows. Only its SHA-256 hash is stored; it is shown once."""
+    """A tenant API token for flows. Only its SHA-256 hash is stored; it is shown once.
+
+    It holds scopes (TokenScope), an optional expiry and, unless `all_connections`, the list of
+    tenant and global connections it may use; any other connection looks missing to it.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=120)
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(_("prefix"), max_length=16)
+    scopes = models.JSONField(_("scopes"), default=default_token_scopes)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # An explicit flag, not "an empty list means all": deleting the last listed connection
+    # must never widen a token to every connection.
+    all_connections = models.BooleanField(_("all connections"), default=True)
+    connections = models.ManyToManyField("Connection", blank=True, related_name="+")
+    global_connections = models.ManyToManyField("GlobalConnection", blank=True, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    last_used_from = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     all_objects = models.Manager()
@@ -134,6 +162,25 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and not self.is_expired
+
+    def has_scope(self, scope) -> bool:
+        return str(scope) in (self.scopes or [])
+
+    def may_use(self, connection) -> bool:
+        """Return whether this token may see and use the (tenant or global) connection."""
+        if isinstance(connection, GlobalConnection):
+            return self.all_connections or self.global_connections.filter(pk=connection.pk).exists()
+        if connection.tenant_id != self.tenant_id:
+            return False
+        return self.all_connections or self.connections.filter(pk=connection.pk).exists()
 
 
 class Attempt(models.Model):

@@ -125,3 +125,10 @@ def app_get_for_tenant(*, slug: str, tenant):
     if app is None:
         raise Http404("No such app in the catalog.")
     return app
+
+
+def token_connection_choices(*, tenant) -> tuple[QuerySet, QuerySet]:
+    """Return (the tenant's live connections, the published global ones) a token may be limited to."""
+    own = Connection.objects.for_tenant(tenant).exclude(status=ConnectionStatus.REVOKED).select_related("app")
+    shared = global_connections_visible().exclude(status=ConnectionStatus.REVOKED)
+    return own.order_by("name", "id"), shared.order_by("name", "id")

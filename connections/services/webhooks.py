@@ -59,8 +59,10 @@ def payload_for(connection, *, old_status: str, new_status: str, event_id=None) 
 
 def webhook_payload(*, connection, old_status: str, new_status: str, event=None) -> dict | None:
     """Return the message to send the tenant's webhook for a status change, or None."""
+    if not is_alerting_transition(old_status, new_status):
+        return None
     tenant = getattr(connection, "tenant", None)
-    if tenant is None or not tenant.webhook_url or not is_alerting_transition(old_status, new_status):
+    if tenant is None or not tenant.webhook_url:
         return None
     return payload_for(
         connection, old_status=old_status, new_status=new_status, event_id=getattr(event, "pk", None)

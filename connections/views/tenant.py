@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..forms import TokenCreateForm, WebhookForm
@@ -19,6 +20,9 @@ from ..services.tenants import (
     tenant_webhook_set,
 )
 from ..services.tokens import api_token_create, api_token_revoke
+
+# Post/redirect/get: the new token's plaintext waits here for the next page, which pops it.
+CREATED_TOKEN_KEY = "api_token_created"
 
 
 @login_required
@@ -53,27 +57,39 @@ def member_list(request):
 @never_cache
 @tenant_required()
 @require_http_methods(["GET", "POST"])
+@sensitive_variables("plaintext", "pending", "created")
 def token_list(request):
     """List the company's API tokens; admins create them (the plaintext is shown once)."""
     is_admin = request.membership.is_admin
-    form = TokenCreateForm() if is_admin else None
+    form = TokenCreateForm(tenant=request.tenant) if is_admin else None
     created = None
     if request.method == "POST":
         if not is_admin:
             raise PermissionDenied("Only company admins manage API tokens.")
-        form = TokenCreateForm(request.POST)
+        form = TokenCreateForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             token, plaintext = api_token_create(
-                tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user
+                tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user,
+                **form.token_options(),
             )
-            created = {"token": token, "plaintext": plaintext}
-            form = TokenCreateForm()
-    tokens = ApiToken.objects.for_tenant(request.tenant).select_related("created_by")
+            # Redirect, so reloading the page cannot mint a second token; never in the URL.
+            request.session[CREATED_TOKEN_KEY] = {"id": token.pk, "plaintext": plaintext}
+            return redirect("tenants:tokens")
+    else:
+        pending = request.session.pop(CREATED_TOKEN_KEY, None)
+        if pending:
+            token = ApiToken.objects.for_tenant(request.tenant).filter(pk=pending.get("id")).first()
+            if token is not None:
+                created = {"token": token, "plaintext": pending.get("plaintext", "")}
+    tokens = (
+        ApiToken.objects.for_tenant(request.tenant)
+        .select_related("created_by")
+        .prefetch_related("connections", "global_connections")
+    )
     return render(
         request,
         "tenants/tokens.html",
         {"tokens": tokens, "form": form, "created": created, "is_admin": is_admin},
-        status=201 if created else 200,
     )
 
 

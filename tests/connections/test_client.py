@@ -85,7 +85,7 @@ def get_credentials(client, connection_id, raw=None, **params):
 
 
 def test_credentials_endpoint_returns_fresh_token_without_refresh_token(client, sandbox, oauth_conn, tenant, admin_member):
-    _, raw = api_token_create(tenant=tenant, name="Zapier-like", actor=admin_member.user)
+    _, raw = api_token_create(tenant=tenant, name="Zapier-like", actor=admin_member.user, scopes=["credentials"])
     creds = stored(oauth_conn)
     creds["expires_at"] = time.time() - 5
     secret_replace(secret=oauth_conn.credentials, payload=creds)
@@ -103,7 +103,7 @@ def test_credentials_endpoint_returns_fresh_token_without_refresh_token(client, 
 
 
 def test_credentials_endpoint_two_tenants(client, sandbox, oauth_conn, other_tenant, outsider_member):
-    _, raw = api_token_create(tenant=other_tenant, name="Globex token", actor=outsider_member.user)
+    _, raw = api_token_create(tenant=other_tenant, name="Globex token", actor=outsider_member.user, scopes=["credentials"])
     answer = get_credentials(client, oauth_conn.pk, raw)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
@@ -113,7 +113,7 @@ def test_credentials_endpoint_two_tenants(client, sandbox, oauth_conn, other_ten
 
 def test_credentials_endpoint_global_connection_for_any_tenant(client, sandbox, oauth_conn, other_tenant, outsider_member):
     copy = make_global_copy(oauth_conn)
-    _, raw = api_token_create(tenant=other_tenant, name="Globex token", actor=outsider_member.user)
+    _, raw = api_token_create(tenant=other_tenant, name="Globex token", actor=outsider_member.user, scopes=["credentials"])
     answer = get_credentials(client, copy.pk, raw)
     assert answer.status_code == 200
     assert answer.json()["connection"]["kind"] == "global"

@@ -319,7 +319,7 @@ def test_token_started_attempt_completes_from_any_browser(apps, tenant, admin_me
     from connections.services.tokens import api_token_create
 
     sandbox = apps
-    raw = api_token_create(tenant=tenant, name="flows", actor=admin_member.user)[1]
+    raw = api_token_create(tenant=tenant, name="flows", actor=admin_member.user, scopes=["attempts"])[1]
     machine = Client()
     response = machine.post(
         "/api/connections", data=json.dumps({"app": "sandbox-oauth2"}), content_type="application/json",

@@ -212,7 +212,7 @@ def test_behind_the_proxy_the_client_is_the_address_the_proxy_appended(
     ],
 )
 def test_client_ip(rf, settings, behind_proxy, hops, forwarded_for, expected):
-    from config.signin import client_ip
+    from connections.middleware import client_ip
 
     settings.BEHIND_PROXY = behind_proxy
     settings.PROXY_HOPS = hops

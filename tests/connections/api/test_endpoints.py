@@ -11,11 +11,13 @@ from connections.models import Attempt, Connection, ConnectionStatus, GlobalConn
 from connections.services.attempts import attempt_complete_callback
 from connections.services.tokens import api_token_create
 
-from .lifecycle_helpers import AUTH, BASE, make_app, make_request
+from ..lifecycle_helpers import AUTH, BASE, make_app, make_request
 
 pytestmark = pytest.mark.django_db
 
 KEY_URL = "https://acme.acme.test/v1/me"
+# What a flow's token could do before tokens had scopes (and what the migration gives old ones).
+FLOW_SCOPES = ["read", "check", "credentials", "attempts"]
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def oauth_app(db):
 
 @pytest.fixture
 def token(tenant, admin_member):
-    return api_token_create(tenant=tenant, name="flows", actor=admin_member.user)[1]
+    return api_token_create(tenant=tenant, name="flows", actor=admin_member.user, scopes=FLOW_SCOPES)[1]
 
 
 def bearer(raw):
@@ -243,7 +245,7 @@ def test_every_endpoint_is_404_across_tenants(client_for, outsider_member, other
         assert response.status_code == 404, url
         assert response.json()["error"]["code"] == "not_found"
     assert client.get("/api/connections").json()["count"] == 0
-    outsider_token = api_token_create(tenant=other_tenant, name="t", actor=outsider_member.user)[1]
+    outsider_token = api_token_create(tenant=other_tenant, name="t", actor=outsider_member.user, scopes=FLOW_SCOPES)[1]
     anonymous = Client()
     for url in (f"/api/connections/{connection.id}", f"/api/connections/{attempt.id}/test", f"/api/connections/{connection.id}/check"):
         assert anonymous.get(url, **bearer(outsider_token)).status_code == 404, url
