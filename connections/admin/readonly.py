@@ -117,11 +117,17 @@ class AttemptAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ("name", "prefix", "tenant", "created_by", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    list_display = (
+        "name", "prefix", "tenant", "scopes", "expires_at", "created_by", "created_at", "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     list_select_related = ("tenant", "created_by")
     search_fields = ("name", "prefix", "tenant__name")
-    fields = ("name", "prefix", "tenant", "created_by", "created_at", "last_used_at", "revoked_at")
+    fields = (
+        "name", "prefix", "tenant", "scopes", "expires_at", "all_connections", "connections",
+        "global_connections", "created_by", "created_at", "last_used_at", "last_used_from", "revoked_at",
+    )
 
 
 @admin.register(Event)
