@@ -17,9 +17,15 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from catalog.models import App
-from connections.models import Attempt, Connection, ConnectionStatus, GlobalConnection, HealthCheck
-from connections.models import UiPreference
-from connections.services.attempts import CONNECTION_PURPOSE
+from connections.models import (
+    CREDENTIALS_PURPOSE,
+    Attempt,
+    Connection,
+    ConnectionStatus,
+    GlobalConnection,
+    HealthCheck,
+    UiPreference,
+)
 from connections.services.tokens import api_token_create
 from tests.e2e.conftest import PASSWORD, login, screenshot
 from vault.services import secret_seal
@@ -53,7 +59,7 @@ def world(catalog, admin_member, live_server):
         created_by=admin_member.user,
         authorized_at=timezone.now(),
         last_checked_at=timezone.now(),
-        credentials=secret_seal(payload={"api_key": catalog.api_key}, purpose=CONNECTION_PURPOSE),
+        credentials=secret_seal(payload={"api_key": catalog.api_key}, purpose=CREDENTIALS_PURPOSE),
     )
     HealthCheck.objects.create(connection=connection, kind="check", ok=True, duration_ms=41)
     stripe = App.objects.get(slug="stripe")
