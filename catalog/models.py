@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from .choices import AuthMode, Category
-from .schema import OAUTH_CLIENT_MODES
+from .schema import uses_oauth_client
 
 __all__ = ["AuthMode", "Category", "App", "OAuthClient"]
 
@@ -55,7 +55,7 @@ class App(models.Model):
     @property
     def needs_oauth_client(self) -> bool:
         """Return whether the app is linked through a registered OAuth client."""
-        return self.auth_mode in OAUTH_CLIENT_MODES
+        return uses_oauth_client(self.auth_mode)
 
     @property
     def redirect_uri(self) -> str:

@@ -30,6 +30,11 @@ AUTH_BLOCKS = {
 }
 # Auth modes whose apps are linked through the platform's registered OAuth client.
 OAUTH_CLIENT_MODES = frozenset({AuthMode.OAUTH2, AuthMode.OAUTH1})
+
+
+def uses_oauth_client(auth_mode: str) -> bool:
+    """Return whether apps of this auth mode are linked through a registered OAuth client."""
+    return auth_mode in OAUTH_CLIENT_MODES
 BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"}}
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}
