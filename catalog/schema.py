@@ -15,6 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .choices import AuthMode, Category
+from .hosts import FORMATS, spec_host_problems
 from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
@@ -71,8 +72,16 @@ APP_SCHEMA = {
                     "help": {"type": "string"},
                     "placeholder": {"type": "string"},
                     "default": {"type": "string"},
+                    # What the value is (catalog/hosts.py): a host template's fields must say.
+                    "format": {"enum": list(FORMATS)},
                 },
             },
+        },
+        # Host names a field of format `hostname` may hold ("*.my.salesforce.com").
+        "allowed_hosts": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 253},
+            "uniqueItems": True,
         },
         "oauth2": {
             "type": "object",
@@ -322,6 +331,9 @@ def validate_app(spec) -> list[str]:
             elif path in url_paths and name in secret_keys:
                 errors.append(f"{path}: secret field {{{name}}} must not appear in a URL")
 
+    if not errors:
+        # Where a placeholder stands in a host, and with which field formats (catalog/hosts.py).
+        errors.extend(spec_host_problems(spec))
     test_path = spec["test"]["path"]
     if not (test_path.startswith("/") or test_path.startswith("{") or "://" in test_path):
         errors.append("test.path: must start with / or be an absolute URL")

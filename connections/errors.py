@@ -10,6 +10,10 @@ from .presenters import explain
 MAX_PROVIDER_TEXT = 160
 
 
+# The code of a ValidationError for a typed value no request may use (the API answers 422).
+UNSAFE_VALUE = "unsafe"
+
+
 class ConnectionFailure(Exception):
     """A connection step failed; `message` is safe to show (never a secret)."""
 

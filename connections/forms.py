@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import outbound
 from .auth import mode_for
 from .models import Connection, ConnectionStatus, GlobalConnection, TokenScope
 from .selectors import connection_name_taken, token_connection_choices
@@ -257,3 +258,13 @@ class WebhookForm(forms.Form):
         label="Webhook URL", required=False, max_length=200, assume_scheme="https",
         help_text="We POST a signed JSON message here when a connection breaks or recovers.",
     )
+
+    def clean_webhook_url(self):
+        """An https address on a public network (or one OUTBOUND_ALLOW opens), as delivery requires."""
+        url = self.cleaned_data["webhook_url"]
+        if not url:
+            return url
+        try:
+            return outbound.check_operator_url(url)
+        except outbound.OutboundRefused as refused:
+            raise forms.ValidationError(refused.message, code="unsafe") from None

@@ -3,10 +3,15 @@
 import json
 
 from .auth import mode_for
+from catalog.hosts import path_problem
+from catalog.templating import template_names
+
 from .auth.base import (
     REQUEST_ERRORS,
+    field_label,
     join_url,
     render,
+    render_url,
     retry_after_seconds,
     template_values,
     unavailable_from_exception,
@@ -47,6 +52,29 @@ def refusal_in(payload, expect: dict) -> str | None:
     return None
 
 
+def test_url(app, base_url: str, values: dict) -> str:
+    """Return the URL of the app's test request, on the host its spec fixes.
+
+    A test path that is one typed field (the Custom REST API's `{test_path}`) is a path below
+    the operator's base URL: never an absolute address, `//host`, `..` or an escaped slash.
+    Any other test path renders with the host rules, as a spec URL (catalog/hosts.py).
+    """
+    spec = app.spec or {}
+    path = (spec.get("test") or {}).get("path", "")
+    names = template_names(path) if path else []
+    if len(names) == 1 and path == "{" + names[0] + "}" and names[0] in values:
+        typed = str(values[names[0]])
+        problem = path_problem(typed)
+        if problem:
+            raise ConnectionFailure(
+                ErrorCode.TEST_FAILED, f"{app.name}'s {field_label(app, names[0])}: {problem}"
+            )
+        return join_url(base_url, typed)
+    if path.startswith(("http://", "https://")):
+        return render_url(app, path, values)
+    return render_url(app, join_url(spec.get("base_url", ""), path), values)
+
+
 def run_test(app, config, credentials, *, existing: bool = False) -> str:
     """Send the app's test request; return the account label or raise ConnectionFailure.
 
@@ -56,7 +84,7 @@ def run_test(app, config, credentials, *, existing: bool = False) -> str:
     spec = (app.spec or {}).get("test") or {}
     session = mode_for(app).session(app, config or {}, credentials or {})
     values = template_values(app, config, credentials)
-    url = join_url(session.base_url, render(app, spec.get("path", ""), values))
+    url = test_url(app, session.base_url, values)
     headers = {key: render(app, value, values) for key, value in (spec.get("headers") or {}).items()}
     kwargs = {"headers": headers}
     if spec.get("body") is not None and spec.get("method", "GET") == "POST":

@@ -16,6 +16,8 @@ from django.utils.log import log_response
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from ..errors import UNSAFE_VALUE
+
 MAX_MESSAGE = 600
 MAX_FIELD_KEY = 80
 
@@ -71,7 +73,12 @@ def django_validation_error(exc: DjangoValidationError):
     fields = exc.message_dict if hasattr(exc, "error_dict") else {}
     messages = [m for ms in fields.values() for m in ms] if fields else exc.messages
     extra = {"fields": fields} if fields else {}
-    return api_error(400, "invalid", "; ".join(messages) or "The request is not valid.", **extra)
+    message = "; ".join(messages) or "The request is not valid."
+    errors = [e for es in exc.error_dict.values() for e in es] if fields else exc.error_list
+    if any(error.code == UNSAFE_VALUE for error in errors):
+        # A host, URL or path no request may use: understood, refused (nothing was created).
+        return api_error(422, "unsafe_value", message, **extra)
+    return api_error(400, "invalid", message, **extra)
 
 
 def _from_django_validation(request, exc: DjangoValidationError):

@@ -15,13 +15,14 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from catalog import hosts
 from catalog.models import OAuthClient
 from catalog.schema import LOOPBACK_HOSTS
 from catalog.services import oauth_client_secret
 from catalog.templating import TemplateError, render_template
 
 from .. import outbound
-from ..errors import ConnectionFailure
+from ..errors import UNSAFE_VALUE, ConnectionFailure
 from ..models import ErrorCode
 
 # What a request to an app raises when it gets no answer (unavailable_from_exception reads it).
@@ -70,6 +71,106 @@ def render(app, template, values) -> str:
             ErrorCode.TEST_FAILED,
             f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
         ) from None
+
+
+def field_label(app, key) -> str:
+    """Return the label a person sees for one of the app's fields (its key when undeclared)."""
+    for field in (app.spec or {}).get("fields") or []:
+        if field.get("key") == key:
+            return field.get("label") or key
+    return str(key)
+
+
+def render_url(app, template, values) -> str:
+    """Render one of the spec's URL templates so that it keeps the scheme and host the spec fixes.
+
+    catalog/hosts.py decides: a placeholder in the host takes only whole DNS labels (format
+    subdomain) or a host of the spec's allowed_hosts; elsewhere a value cannot leave its path
+    segment or query value. Raises ConnectionFailure (test_failed) naming the setting to change,
+    never quoting its value; nothing is sent.
+    """
+    if not template:
+        return ""
+    spec = app.spec or {}
+    try:
+        return hosts.render_url(
+            str(template), values, fields=spec.get("fields") or [],
+            allowed_hosts=spec.get("allowed_hosts") or (),
+        )  # fmt: skip
+    except hosts.UnsafeUrl as exc:
+        if exc.field:
+            problem = exc.errors[0].removeprefix(f"{{{exc.field}}}: ")
+            message = f"{app.name}'s {field_label(app, exc.field)} cannot be used: {problem}"
+        else:
+            message = f"{app.name}'s address could not be built safely from its settings."
+        raise ConnectionFailure(ErrorCode.TEST_FAILED, message) from None
+    except TemplateError as exc:
+        raise ConnectionFailure(
+            ErrorCode.TEST_FAILED,
+            f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
+        ) from None
+
+
+def _unsafe(message: str) -> ValidationError:
+    return ValidationError(message, code=UNSAFE_VALUE)
+
+
+def unsafe_values(app, values: dict, *, skip=()) -> dict:
+    """Return {field key: ValidationError (code "unsafe")} for typed values no request may use.
+
+    Checked before anything is created or sent: each field's format (catalog/hosts.py), every
+    URL of the spec rendered with these values under the host rules, an operator URL's
+    addresses (connections.outbound: public, or opened by OUTBOUND_ALLOW), and a typed test
+    path (a path below the base URL, never an address). Messages never quote the value.
+    """
+    spec = app.spec or {}
+    fields = spec.get("fields") or []
+    allowed_hosts = spec.get("allowed_hosts") or ()
+    errors = {}
+    for field in fields:
+        key, value = field["key"], values.get(field["key"])
+        if key in skip or value is None or value == "" or not field.get("format"):
+            continue
+        problem = hosts.field_value_problem(
+            value, format=field["format"], allowed_hosts=allowed_hosts,
+            suffix=_suffix_for(spec, key),
+        )  # fmt: skip
+        if problem is None and field["format"] == "url":
+            try:
+                outbound.check_operator_url(str(value))
+            except outbound.OutboundRefused as refused:
+                problem = refused.message
+        if problem:
+            errors[key] = _unsafe(problem)
+    test_path = (spec.get("test") or {}).get("path", "")
+    typed_path = test_path[1:-1] if test_path.startswith("{") and test_path.endswith("}") else None
+    for path, template in hosts.spec_url_templates(spec):
+        try:
+            if path == "test.path" and typed_path in values:
+                problem = hosts.path_problem(str(values[typed_path]))
+                if problem and typed_path not in errors and typed_path not in skip:
+                    errors[typed_path] = _unsafe(problem)
+                continue
+            hosts.render_url(
+                template, {**values, "sandbox": settings.SANDBOX_URL}, fields=fields,
+                allowed_hosts=allowed_hosts,
+            )  # fmt: skip
+        except hosts.UnsafeUrl as exc:
+            if exc.field and exc.field not in errors and exc.field not in skip:
+                errors[exc.field] = _unsafe(exc.errors[0].removeprefix(f"{{{exc.field}}}: "))
+        except TemplateError:
+            continue  # a value still missing is the required-field check's to report
+    return errors
+
+
+def _suffix_for(spec: dict, key: str) -> str:
+    """Return the fixed host after a subdomain field (".zendesk.com"), for its hint."""
+    for _path, template in hosts.spec_url_templates(spec):
+        if "{" + key + "}" in template:
+            suffix = hosts.host_suffix(template, fields=spec.get("fields") or [])
+            if suffix:
+                return suffix
+    return ""
 
 
 def join_url(base: str, path: str) -> str:
@@ -245,6 +346,7 @@ class BaseMode:
                     errors[key] = f"{field.get('label', key)} is required."
                 continue
             (secret_values if field.get("secret") else config)[key] = value
+        errors.update(unsafe_values(app, {**config, **secret_values}, skip=errors))
         if errors:
             raise ValidationError(errors)
         return config, secret_values
@@ -256,5 +358,5 @@ class BaseMode:
         spec = app.spec or {}
         for header, template in (spec.get("headers") or {}).items():
             session.headers[header] = render(app, template, values)
-        session.base_url = render(app, spec.get("base_url", ""), values)
+        session.base_url = render_url(app, spec.get("base_url", ""), values)
         return session

@@ -16,6 +16,7 @@ from .base import (
     http_timeout,
     oauth_client_for,
     render,
+    render_url,
     template_values,
     unavailable_from_exception,
     unavailable_from_response,
@@ -31,7 +32,7 @@ class OAuth1Mode(BaseMode):
         return (app.spec or {}).get("oauth1") or {}
 
     def _url(self, app, key, config) -> str:
-        url = render(app, self._spec(app).get(key), template_values(app, config))
+        url = render_url(app, self._spec(app).get(key), template_values(app, config))
         allow_loopback_http(url)
         return url
 

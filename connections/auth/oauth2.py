@@ -27,6 +27,7 @@ from .base import (
     new_state,
     oauth_client_for,
     render,
+    render_url,
     template_values,
     unavailable_from_exception,
     unavailable_from_response,
@@ -74,7 +75,7 @@ class OAuth2Mode(BaseMode):
         return self._spec(app).get("scope_separator") or " "
 
     def _rendered(self, app, key, config) -> str:
-        return render(app, self._spec(app).get(key), template_values(app, config))
+        return render_url(app, self._spec(app).get(key), template_values(app, config))
 
     def _client_auth(self, app, client, client_secret) -> dict:
         """Return fetch_token/refresh_token keyword arguments for the token endpoint's client auth."""

@@ -17,7 +17,7 @@ ZENDESK = {
     "docs_url": "https://developer.zendesk.com/",
     "auth": "oauth2",
     "base_url": "https://{subdomain}.zendesk.com/api/v2",
-    "fields": [{"key": "subdomain", "label": "Subdomain", "secret": False}],
+    "fields": [{"key": "subdomain", "label": "Subdomain", "secret": False, "format": "subdomain"}],
     "oauth2": {
         "authorize_url": "https://{subdomain}.zendesk.com/oauth/authorizations/new",
         "token_url": "https://{subdomain}.zendesk.com/oauth/tokens",
@@ -36,7 +36,7 @@ def spec(**changes):
         target = result
         *parents, last = dotted.split("__")
         for part in parents:
-            target = target[part]
+            target = target[int(part)] if isinstance(target, list) else target[part]
         if value is KeyError:
             del target[last]
         else:
@@ -68,6 +68,16 @@ def test_valid_spec_has_no_errors():
         ({"apply": {"headers": {"X": "y"}}}, "apply: not used by auth oauth2"),
         ({"base_url": "https://{subdomain!r}.z.com"}, "base_url: placeholders are plain"),
         ({"name": 5}, "name: must be a string"),
+        # A host template's placeholders come from typed fields (sync_catalog --check refuses).
+        (
+            {"fields": [{"key": "subdomain", "label": "Subdomain"}]},
+            "base_url: {subdomain} in the host needs a field of format subdomain",
+        ),
+        ({"fields__0__format": "hostname"}, "base_url: {subdomain} in the host needs a field of format subdomain"),
+        ({"base_url": "https://{subdomain}/api"}, "base_url: {subdomain} in the host needs a field of format hostname"),
+        ({"base_url": "https://{subdomain}.com/api"}, "base_url: after the placeholders, the host must end in a fixed domain"),
+        ({"base_url": "https://api{subdomain}.zendesk.com"}, "base_url: {subdomain} must be a whole DNS label"),
+        ({"fields__0__format": "colour"}, "fields.0.format: must be one of"),
     ],
 )
 def test_invalid_specs_name_the_field(changes, expected):
@@ -92,7 +102,10 @@ def test_custom_app_needs_base_url_field():
     custom = {
         "slug": "custom-rest", "name": "Custom REST API", "category": "custom", "auth": "custom",
         "base_url": "{base_url}",
-        "fields": [{"key": "base_url", "label": "Base URL"}, {"key": "test_path", "label": "Test path"}],
+        "fields": [
+            {"key": "base_url", "label": "Base URL", "format": "url"},
+            {"key": "test_path", "label": "Test path"},
+        ],
         "test": {"method": "GET", "path": "{test_path}"},
     }
     assert validate_app(custom) == []

@@ -36,7 +36,7 @@ SPECS = {
         "slug": "acme-key", "name": "Acme Keys", "category": "crm", "auth": "api_key",
         "base_url": "https://{subdomain}.acme.test/v1",
         "fields": [
-            {"key": "subdomain", "label": "Subdomain"},
+            {"key": "subdomain", "label": "Subdomain", "format": "subdomain"},
             {"key": "api_key", "label": "API key", "secret": True},
         ],
         "apply": {"headers": {"X-API-Key": "{api_key}"}, "query": {"client": "{subdomain}"}},
@@ -56,7 +56,7 @@ SPECS = {
         "slug": "acme-custom", "name": "Any REST API", "category": "custom", "auth": "custom",
         "base_url": "{base_url}",
         "fields": [
-            {"key": "base_url", "label": "Base URL"},
+            {"key": "base_url", "label": "Base URL", "format": "url"},
             {"key": "test_path", "label": "Test path"},
         ],
         "test": {"method": "GET", "path": "{test_path}"},

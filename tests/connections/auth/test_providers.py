@@ -41,7 +41,12 @@ def field_values(spec):
     values = {}
     for field in spec.get("fields") or []:
         key = field["key"]
-        values[key] = "https://custom.example.test/api" if key == "base_url" else ("/ping" if key == "test_path" else f"v-{key}")
+        values[key] = {
+            "url": "https://custom.example.test/api",
+            "subdomain": "acme",
+            "hostname": (spec.get("allowed_hosts") or ["x"])[0].replace("*", "acme"),
+            "email": "ada@example.com",
+        }.get(field.get("format"), "/ping" if key == "test_path" else f"v-{key}")
     return values
 
 

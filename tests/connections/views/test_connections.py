@@ -743,7 +743,7 @@ def custom_app(db):
         "slug": "custom-rest", "name": "Custom REST API", "category": "custom", "auth": "custom",
         "base_url": "{base_url}",
         "fields": [
-            {"key": "base_url", "label": "Base URL", "secret": False, "required": True},
+            {"key": "base_url", "label": "Base URL", "format": "url", "secret": False, "required": True},
             {"key": "test_path", "label": "Test path", "secret": False, "required": True},
         ],
         "test": {"method": "GET", "path": "{test_path}"},
