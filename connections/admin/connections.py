@@ -6,20 +6,25 @@ read through `all_objects` (their default manager), on purpose: the admin sees e
 """
 
 from django.contrib import admin
-from django.db import models
 
 from ..models import Connection, Member, Tenant
+from ..outbound import display_url
 from .readonly import CONNECTION_FIELDS, ConnectionHealthMixin, ReadOnlyAdmin
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "webhook_url", "created_at")
+    list_display = ("name", "slug", "webhook", "created_at")
     search_fields = ("name", "slug")
-    fields = ("name", "slug", "webhook_url", "created_at")
-    readonly_fields = ("created_at",)
+    # The webhook URL is the tenant admins' to set (its path and query often carry a secret):
+    # staff see it masked, as Events and logs hold it.
+    fields = ("name", "slug", "webhook", "created_at")
+    readonly_fields = ("webhook", "created_at")
     prepopulated_fields = {"slug": ("name",)}
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="Webhook")
+    def webhook(self, tenant):
+        return display_url(tenant.webhook_url) if tenant.webhook_url else "—"
 
 
 @admin.register(Member)
