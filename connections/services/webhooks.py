@@ -159,6 +159,7 @@ def webhook_send(*, tenant: Tenant, payload: dict, retry: int = 0) -> WebhookDel
             tenant=tenant, payload=payload, retry=retry, error=OLD_SECRET if secret else NO_SECRET
         )
         delivery.retryable = False
+        logger.warning("Webhook of tenant %s not sent: %s", tenant.pk, delivery.error)
         return delivery
     signer = Webhook(secret)
     text = json.dumps(payload, separators=(",", ":"), sort_keys=True)  # ASCII: ensure_ascii
