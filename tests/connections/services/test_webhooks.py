@@ -2,9 +2,11 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -139,3 +141,21 @@ def test_the_log_keeps_only_the_last_deliveries(tenant, connection, receiver, ho
 def test_no_webhook_url_sends_and_logs_nothing(tenant, connection):
     assert webhooks.webhook_deliver(tenant=tenant, payload=alert(connection)) == 0
     assert not WebhookDelivery.objects.for_tenant(tenant).exists()
+
+
+def test_the_readme_receiver_verifies_a_delivery_and_refuses_a_tampered_one(
+    tenant, connection, receiver, hooked, monkeypatch
+):
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    section = readme[readme.index("## Webhooks") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
+    assert len([line for line in code.splitlines() if line.strip()]) == 5
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    monkeypatch.setenv("APP_CONNECTIONS_WEBHOOK_SECRET", hooked)
+    payload = alert(connection)
+    webhooks.webhook_deliver(tenant=tenant, payload=payload)
+    [(headers, body)] = receiver.received
+    assert namespace["receive"](body, headers) == payload
+    with pytest.raises(WebhookVerificationError):
+        namespace["receive"](body.replace(b'"expired"', b'"revoked"'), headers)
