@@ -74,7 +74,7 @@ def secret_is_standard(value: str) -> bool:
     """Return whether a secret is whsec_ + standard base64 (what every Standard Webhooks library reads)."""
     if not value.startswith(SECRET_PREFIX):
         return False
-    key = value[len(SECRET_PREFIX):]
+    key = value[len(SECRET_PREFIX) :]
     try:
         return len(base64.b64decode(key + "=" * (-len(key) % 4), validate=True)) >= 24
     except (binascii.Error, ValueError):
@@ -111,7 +111,10 @@ def webhook_payload(*, connection, old_status: str, new_status: str, event=None)
     if tenant is None or not tenant.webhook_url:
         return None
     return payload_for(
-        connection, old_status=old_status, new_status=new_status, event_id=getattr(event, "pk", None)
+        connection,
+        old_status=old_status,
+        new_status=new_status,
+        event_id=getattr(event, "pk", None),
     )
 
 
@@ -186,15 +189,23 @@ def webhook_send(*, tenant: Tenant, payload: dict, retry: int = 0) -> WebhookDel
         if not delivery.retryable:
             logger.warning(
                 "Webhook of tenant %s not sent to %s: %s",
-                tenant.pk, outbound.display_url(tenant.webhook_url), refused.message,
+                tenant.pk,
+                outbound.display_url(tenant.webhook_url),
+                refused.message,
             )
         return delivery
     except requests.RequestException:
-        delivery = _record(tenant=tenant, payload=payload, retry=retry, started=started, error=UNREACHABLE)
+        delivery = _record(
+            tenant=tenant, payload=payload, retry=retry, started=started, error=UNREACHABLE
+        )
         delivery.retryable = True
         return delivery
     delivery = _record(
-        tenant=tenant, payload=payload, retry=retry, started=started, status_code=response.status_code
+        tenant=tenant,
+        payload=payload,
+        retry=retry,
+        started=started,
+        status_code=response.status_code,
     )
     delivery.retryable = not delivery.ok
     return delivery

@@ -11,12 +11,17 @@ from .conftest import login, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_save_a_webhook_see_its_secret_once_send_a_test_event(browser_page, live_server, admin_member, settings):
+def test_save_a_webhook_see_its_secret_once_send_a_test_event(
+    browser_page, live_server, admin_member, settings
+):
     receiver = Receiver()
     settings.OUTBOUND_ALLOW = f"127.0.0.1:{receiver.port}"
     page = browser_page
     csp_errors = []
-    page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     try:
         login(page, live_server, admin_member.user.username)
         page.goto(f"{live_server.url}/tenants/settings/")

@@ -48,7 +48,9 @@ def test_new_secrets_are_standard_whsec_keys(tenant, admin_member):
     assert tenant_webhook_secret_rotate(tenant=tenant, actor=admin_member.user) != secret
 
 
-def test_a_receiver_verifies_a_real_delivery_with_standardwebhooks(tenant, connection, receiver, hooked):
+def test_a_receiver_verifies_a_real_delivery_with_standardwebhooks(
+    tenant, connection, receiver, hooked
+):
     payload = alert(connection)
     assert webhooks.webhook_deliver(tenant=tenant, payload=payload) == 200
     [(headers, body)] = receiver.received
@@ -59,7 +61,11 @@ def test_a_receiver_verifies_a_real_delivery_with_standardwebhooks(tenant, conne
     assert not {"X-AppConnections-Signature", "X-AppConnections-Timestamp"} & set(headers)
     assert hooked not in body.decode() and hooked not in json.dumps(headers)
     delivery = WebhookDelivery.objects.for_tenant(tenant).get()
-    assert (delivery.status_code, delivery.event_type, delivery.retry) == (200, "connection.status_changed", 0)
+    assert (delivery.status_code, delivery.event_type, delivery.retry) == (
+        200,
+        "connection.status_changed",
+        0,
+    )
     assert delivery.message_id == payload["id"]
     assert delivery.url == f"http://127.0.0.1:{receiver.port}/hooks/…?…"  # no path secret, no query
 
@@ -81,7 +87,9 @@ def test_a_tampered_body_a_wrong_secret_or_an_old_timestamp_fail_verification(
     assert Webhook(hooked).verify(body, headers)["type"] == "connection.status_changed"
 
 
-def test_a_failed_attempt_raises_for_the_retry_which_keeps_the_message_id(tenant, connection, receiver, hooked):
+def test_a_failed_attempt_raises_for_the_retry_which_keeps_the_message_id(
+    tenant, connection, receiver, hooked
+):
     receiver.fail_first = 1
     payload = alert(connection)
     with pytest.raises(requests.RequestException):  # what the Celery task retries on

@@ -31,8 +31,13 @@ def log_rows(tenant, count, *, url="https://hooks.example.com/ac/…?…"):
     now = timezone.now()
     WebhookDelivery.all_objects.bulk_create(
         WebhookDelivery(
-            tenant=tenant, message_id=f"msg_{tenant.slug}_{i:03d}", event_type="connection.status_changed",
-            url=url, status_code=200 if i % 3 else 503, duration_ms=40 + i, retry=i % 4,
+            tenant=tenant,
+            message_id=f"msg_{tenant.slug}_{i:03d}",
+            event_type="connection.status_changed",
+            url=url,
+            status_code=200 if i % 3 else 503,
+            duration_ms=40 + i,
+            retry=i % 4,
             created_at=now - timedelta(minutes=count - i),
         )
         for i in range(count)
@@ -61,7 +66,9 @@ def test_the_secret_is_shown_once_after_saving_and_after_rotating(client_for, ad
     assert rotated not in client.get(reverse(SETTINGS)).content.decode()
 
 
-def test_send_test_event_delivers_one_verified_message_and_logs_it(client_for, admin_member, tenant, receiver):
+def test_send_test_event_delivers_one_verified_message_and_logs_it(
+    client_for, admin_member, tenant, receiver
+):
     client = client_for(admin_member)
     tenant_webhook_set(tenant=tenant, url=receiver.url, actor=admin_member.user)
     tenant.refresh_from_db()
@@ -90,7 +97,9 @@ def test_a_test_event_the_receiver_refuses_says_so(client_for, admin_member, ten
     settings.OUTBOUND_ALLOW = f"127.0.0.1:{refusing.port}"
     try:
         tenant_webhook_set(tenant=tenant, url=refusing.url, actor=admin_member.user)
-        page = client_for(admin_member).post(reverse(SETTINGS), {"action": "send_test"}, follow=True)
+        page = client_for(admin_member).post(
+            reverse(SETTINGS), {"action": "send_test"}, follow=True
+        )
     finally:
         refusing.close()
     assert "Test event not accepted: the receiver answered 401" in page.content.decode()
@@ -118,7 +127,9 @@ def test_the_log_shows_the_last_50_newest_first_in_bounded_queries(
         response = client.get(reverse(SETTINGS))
     deliveries = response.context["deliveries"]
     assert len(deliveries) == 50
-    assert [d.created_at for d in deliveries] == sorted((d.created_at for d in deliveries), reverse=True)
+    assert [d.created_at for d in deliveries] == sorted(
+        (d.created_at for d in deliveries), reverse=True
+    )
     page = response.content.decode()
     assert page.count("<tr>") == 51  # the head and 50 rows
     assert "503" in page and "ms</td>" in page
@@ -146,7 +157,9 @@ def test_a_second_tenant_sees_nothing_of_the_first_tenants_log(
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.VIEWER])
-def test_only_admins_rotate_the_secret_or_send_test_events(client_for, make_member, admin_member, tenant, receiver, role):
+def test_only_admins_rotate_the_secret_or_send_test_events(
+    client_for, make_member, admin_member, tenant, receiver, role
+):
     tenant_webhook_set(tenant=tenant, url=receiver.url, actor=admin_member.user)
     tenant.refresh_from_db()
     before = webhook_secret_value(tenant)
