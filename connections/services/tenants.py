@@ -1,6 +1,7 @@
 """Tenant settings: the alert webhook URL and its signing secret (sealed in the vault)."""
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from vault.services import secret_destroy, secret_replace, secret_seal
 
@@ -22,6 +23,7 @@ def tenant_webhook_set(*, tenant: Tenant, url: str, actor) -> str | None:
 
 
 @transaction.atomic
+@sensitive_variables("value")
 def tenant_webhook_secret_rotate(*, tenant: Tenant, actor) -> str:
     """Generate a new Standard Webhooks signing secret, seal it (purpose "webhook"), return it once."""
     value = secret_generate()

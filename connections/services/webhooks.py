@@ -118,7 +118,7 @@ def webhook_payload(*, connection, old_status: str, new_status: str, event=None)
     )
 
 
-@sensitive_variables("payload")
+@sensitive_variables("payload", "value")
 def webhook_secret_value(tenant: Tenant) -> str | None:
     """Return the tenant's webhook signing secret, or None when none is set."""
     if tenant.webhook_secret_id is None:
