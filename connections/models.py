@@ -521,3 +521,38 @@ class UiPreference(models.Model):
 
     def __str__(self):
         return f"{self.user} · {self.theme}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a message to a tenant's webhook, for the delivery log.
+
+    It keeps the URL only as `outbound.display_url` shows it (a webhook's path and query often
+    carry its own secret) and never the body, the headers or the signature.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    message_id = models.CharField(_("message id"), max_length=64)  # the webhook-id header
+    event_type = models.CharField(_("event"), max_length=64)
+    url = models.CharField(_("address"), max_length=300)  # outbound.display_url, never the query
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)  # safe to show (no URL)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    retry = models.PositiveSmallIntegerField(_("retry"), default=0)  # 0: the first attempt
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="webhook_delivery_log")]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+
+    def __str__(self):
+        return f"{self.event_type} {self.status_code or self.error or '-'}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -6,7 +6,7 @@ from django.http import Http404
 
 from catalog import selectors as catalog_selectors
 
-from .models import Attempt, Connection, ConnectionStatus, Event, GlobalConnection
+from .models import Attempt, Connection, ConnectionStatus, Event, GlobalConnection, WebhookDelivery
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 
@@ -132,3 +132,8 @@ def token_connection_choices(*, tenant) -> tuple[QuerySet, QuerySet]:
     own = Connection.objects.for_tenant(tenant).exclude(status=ConnectionStatus.REVOKED).select_related("app")
     shared = global_connections_visible().exclude(status=ConnectionStatus.REVOKED)
     return own.order_by("name", "id"), shared.order_by("name", "id")
+
+
+def webhook_deliveries_for_tenant(*, tenant, limit: int = 50) -> list:
+    """Return the tenant's last `limit` webhook delivery attempts, newest first (one query)."""
+    return list(WebhookDelivery.objects.for_tenant(tenant).order_by("-created_at", "-id")[:limit])

@@ -90,11 +90,11 @@ WEBHOOK_RETRY = {**RETRY, "autoretry_for": INFRA_ERRORS + (requests.RequestExcep
 
 @shared_task(bind=True, acks_late=True, max_retries=8, **WEBHOOK_RETRY)
 def deliver_webhook(self, tenant_id: int, payload: dict) -> int:
-    """POST one signed alert to the tenant's webhook (receivers dedupe on payload["id"])."""
+    """POST one signed alert to the tenant's webhook; receivers dedupe on its webhook-id."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    return webhooks.webhook_deliver(tenant=tenant, payload=payload)
+    return webhooks.webhook_deliver(tenant=tenant, payload=payload, retry=self.request.retries)
 
 
 def _sweep(name: str, refs, task, *, mark_ttl: float, countdown=None, **task_kwargs) -> int:

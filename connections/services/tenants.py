@@ -1,16 +1,14 @@
 """Tenant settings: the alert webhook URL and its signing secret (sealed in the vault)."""
 
-import secrets
-
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from vault.services import secret_destroy, secret_replace, secret_seal
 
 from ..models import WEBHOOK_PURPOSE, EventKind, Tenant
 from ..outbound import display_url
 from .events import event_record
-
-WEBHOOK_SECRET_PREFIX = "whsec_"
+from .webhooks import secret_generate
 
 
 @transaction.atomic
@@ -25,9 +23,10 @@ def tenant_webhook_set(*, tenant: Tenant, url: str, actor) -> str | None:
 
 
 @transaction.atomic
+@sensitive_variables("value")
 def tenant_webhook_secret_rotate(*, tenant: Tenant, actor) -> str:
-    """Generate a new webhook signing secret, seal it (purpose "webhook") and return it once."""
-    value = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+    """Generate a new Standard Webhooks signing secret, seal it (purpose "webhook"), return it once."""
+    value = secret_generate()
     if tenant.webhook_secret_id is None:
         tenant.webhook_secret = secret_seal(payload={"secret": value}, purpose=WEBHOOK_PURPOSE)
         tenant.save(update_fields=["webhook_secret"])

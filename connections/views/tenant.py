@@ -1,4 +1,4 @@
-"""Tenant pages: switch company, members, API tokens, settings (webhook)."""
+"""Tenant pages: switch company, members, API tokens, settings (webhook, test event, delivery log)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,15 +14,19 @@ from ..forms import TokenCreateForm, WebhookForm
 from ..middleware import SESSION_KEY
 from ..models import ApiToken, Member, Role
 from ..permissions import tenant_required
+from ..selectors import webhook_deliveries_for_tenant
 from ..services.tenants import (
     tenant_webhook_clear,
     tenant_webhook_secret_rotate,
     tenant_webhook_set,
 )
 from ..services.tokens import api_token_create, api_token_revoke
+from ..services.webhooks import WebhookTestTooSoon, webhook_test_send
 
 # Post/redirect/get: the new token's plaintext waits here for the next page, which pops it.
 CREATED_TOKEN_KEY = "api_token_created"
+WEBHOOK_SECRET_KEY = "webhook_secret_created"
+DELIVERY_LOG_SIZE = 50
 
 
 @login_required
@@ -113,37 +117,82 @@ def token_revoke(request, pk):
 @never_cache
 @tenant_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
+@sensitive_variables("new_secret")
 def tenant_settings(request):
-    """Company settings for admins: the alert webhook URL and its signing secret."""
+    """Company settings for admins: the alert webhook, its signing secret, test event and log."""
     tenant = request.tenant
-    new_secret = None
     form = WebhookForm(initial={"webhook_url": tenant.webhook_url})
     if request.method == "POST":
         action = request.POST.get("action", "save")
+        new_secret = None
         if action == "rotate_secret":
             if not tenant.webhook_url:
                 messages.error(request, "Set a webhook URL first.")
                 return redirect("tenants:settings")
             new_secret = tenant_webhook_secret_rotate(tenant=tenant, actor=request.user)
             messages.success(request, "A new signing secret was generated. The old one no longer works.")
+        elif action == "send_test":
+            _send_test_event(request, tenant)
+            return redirect("tenants:settings")
         elif action == "remove":
             tenant_webhook_clear(tenant=tenant, actor=request.user)
             messages.success(request, "The webhook was removed.")
             return redirect("tenants:settings")
         else:
             form = WebhookForm(request.POST)
-            if form.is_valid():
-                url = form.cleaned_data["webhook_url"]
-                if not url:
-                    tenant_webhook_clear(tenant=tenant, actor=request.user)
-                    messages.success(request, "The webhook was removed.")
-                    return redirect("tenants:settings")
-                new_secret = tenant_webhook_set(tenant=tenant, url=url, actor=request.user)
-                messages.success(request, "Webhook saved.")
-                if new_secret is None:
-                    return redirect("tenants:settings")
+            if not form.is_valid():
+                return _settings_page(request, form=form, new_secret=None)
+            url = form.cleaned_data["webhook_url"]
+            if not url:
+                tenant_webhook_clear(tenant=tenant, actor=request.user)
+                messages.success(request, "The webhook was removed.")
+                return redirect("tenants:settings")
+            new_secret = tenant_webhook_set(tenant=tenant, url=url, actor=request.user)
+            messages.success(request, "Webhook saved.")
+        if new_secret:
+            # Post/redirect/get: the secret waits in the session for the next page, which pops
+            # it, so reloading or going back never shows it again; never in the URL.
+            request.session[WEBHOOK_SECRET_KEY] = new_secret
+        return redirect("tenants:settings")
+    new_secret = request.session.pop(WEBHOOK_SECRET_KEY, None)
+    return _settings_page(request, form=form, new_secret=new_secret)
+
+
+@sensitive_variables("new_secret")
+def _settings_page(request, *, form, new_secret):
+    tenant = request.tenant
     return render(
         request,
         "tenants/settings.html",
-        {"form": form, "new_secret": new_secret, "has_secret": tenant.webhook_secret_id is not None},
+        {
+            "form": form,
+            "new_secret": new_secret,
+            "has_secret": tenant.webhook_secret_id is not None,
+            "deliveries": webhook_deliveries_for_tenant(tenant=tenant, limit=DELIVERY_LOG_SIZE),
+            "delivery_log_size": DELIVERY_LOG_SIZE,
+        },
     )
+
+
+def _send_test_event(request, tenant) -> None:
+    """Send one test event now and say how it went."""
+    if not tenant.webhook_url:
+        messages.error(request, "Set a webhook URL first.")
+        return
+    try:
+        delivery = webhook_test_send(tenant=tenant)
+    except WebhookTestTooSoon:
+        messages.error(request, "A test event was sent a moment ago. Wait a few seconds and try again.")
+        return
+    if delivery.ok:
+        messages.success(
+            request, f"Test event delivered: the receiver answered {delivery.status_code} in {delivery.duration_ms} ms."
+        )
+    elif delivery.status_code:
+        messages.error(
+            request,
+            f"Test event not accepted: the receiver answered {delivery.status_code}. "
+            "Check that it verifies with the current signing secret.",
+        )
+    else:
+        messages.error(request, f"Test event not delivered. {delivery.error}")

@@ -188,7 +188,7 @@ def test_settings_are_for_admins_only(client_for, make_member, tenant, role):
 
 def test_webhook_url_and_secret_shown_once_stored_in_vault(client_for, admin_member, tenant):
     client = client_for(admin_member)
-    response = client.post(reverse("tenants:settings"), {"webhook_url": "https://hooks.example.com/ac"})
+    response = client.post(reverse("tenants:settings"), {"webhook_url": "https://hooks.example.com/ac"}, follow=True)
     assert response.status_code == 200
     secret_value = response.context["new_secret"]
     assert secret_value and secret_value in response.content.decode()
@@ -208,8 +208,8 @@ def test_webhook_url_and_secret_shown_once_stored_in_vault(client_for, admin_mem
 
 def test_webhook_secret_rotation_and_removal(client_for, admin_member, tenant):
     client = client_for(admin_member)
-    first = client.post(reverse("tenants:settings"), {"webhook_url": "https://hooks.example.com/ac"}).context["new_secret"]
-    second = client.post(reverse("tenants:settings"), {"action": "rotate_secret"}).context["new_secret"]
+    first = client.post(reverse("tenants:settings"), {"webhook_url": "https://hooks.example.com/ac"}, follow=True).context["new_secret"]
+    second = client.post(reverse("tenants:settings"), {"action": "rotate_secret"}, follow=True).context["new_secret"]
     assert second and second != first
     tenant.refresh_from_db()
     assert secret_open(secret=tenant.webhook_secret) == {"secret": second}
