@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..forms import TokenCreateForm, WebhookForm
 from ..middleware import SESSION_KEY
+from ..outbound import display_url
 from ..models import ApiToken, Member, Role
 from ..permissions import tenant_required
 from ..selectors import webhook_deliveries_for_tenant
@@ -121,7 +122,9 @@ def token_revoke(request, pk):
 def tenant_settings(request):
     """Company settings for admins: the alert webhook, its signing secret, test event and log."""
     tenant = request.tenant
-    form = WebhookForm(initial={"webhook_url": tenant.webhook_url})
+    # The stored URL is never put back in the page (its path and query often carry a secret):
+    # the page shows it masked, and an empty field keeps it.
+    form = WebhookForm()
     if request.method == "POST":
         action = request.POST.get("action", "save")
         new_secret = None
@@ -144,8 +147,10 @@ def tenant_settings(request):
                 return _settings_page(request, form=form, new_secret=None)
             url = form.cleaned_data["webhook_url"]
             if not url:
-                tenant_webhook_clear(tenant=tenant, actor=request.user)
-                messages.success(request, "The webhook was removed.")
+                if tenant.webhook_url:
+                    messages.info(request, "The webhook address was kept. Use Remove to stop alerts.")
+                else:
+                    messages.error(request, "Type the address of your receiver, starting with https://.")
                 return redirect("tenants:settings")
             new_secret = tenant_webhook_set(tenant=tenant, url=url, actor=request.user)
             messages.success(request, "Webhook saved.")
@@ -168,6 +173,7 @@ def _settings_page(request, *, form, new_secret):
             "form": form,
             "new_secret": new_secret,
             "has_secret": tenant.webhook_secret_id is not None,
+            "webhook_shown": display_url(tenant.webhook_url) if tenant.webhook_url else "",
             "deliveries": webhook_deliveries_for_tenant(tenant=tenant, limit=DELIVERY_LOG_SIZE),
             "delivery_log_size": DELIVERY_LOG_SIZE,
         },

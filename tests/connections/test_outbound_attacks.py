@@ -20,11 +20,12 @@ from catalog.models import App
 from catalog.services import oauth_client_set
 from connections.auth import mode_for
 from connections.errors import ConnectionFailure
-from connections.models import Attempt, Connection, ErrorCode, Event
+from connections.models import Attempt, Connection, ErrorCode, Event, WebhookDelivery
 from connections.outbound import PRIVATE_ADDRESS_MESSAGE
 from connections.services.attempts import attempt_start
 from connections.services.health import connection_check
-from connections.services.webhooks import webhook_deliver
+from connections.services.tenants import tenant_webhook_secret_rotate
+from connections.services.webhooks import test_event_payload, webhook_deliver
 
 from .lifecycle_helpers import make_request
 from .outbound_support import Listener
@@ -283,10 +284,30 @@ def test_a_stored_private_webhook_is_not_delivered_and_not_quoted(
 ):
     tenant.webhook_url = f"http://127.0.0.1:{listener.port}/hook?token=webhook-query-secret"
     tenant.save(update_fields=["webhook_url"])
+    tenant_webhook_secret_rotate(tenant=tenant, actor=None)
 
-    assert webhook_deliver(tenant=tenant, payload={"type": "connection.status_changed"}) == 0
+    assert webhook_deliver(tenant=tenant, payload=test_event_payload(tenant)) == 0
 
     _nothing_reached(listener)
     assert "webhook-query-secret" not in caplog.text
-    assert f"http://127.0.0.1:{listener.port}/hook?…" in caplog.text
     assert not any("webhook-query-secret" in json.dumps(e.detail) for e in Event.all_objects.all())
+    shown = WebhookDelivery.objects.for_tenant(tenant).get().url
+    assert shown == f"http://127.0.0.1:{listener.port}/hook?…"
+
+
+def test_the_settings_page_shows_the_webhook_masked_and_an_empty_save_keeps_it(
+    client_for, admin_member
+):
+    tenant = admin_member.tenant
+    tenant.webhook_url = "https://hooks.example.com/services/T0/B0/webhook-path-secret?k=query-secret"
+    tenant.save(update_fields=["webhook_url"])
+    client = client_for(admin_member)
+
+    html = client.get(reverse("tenants:settings")).content.decode()
+    assert "https://hooks.example.com/services/…?…" in html
+    assert "webhook-path-secret" not in html and "query-secret" not in html
+
+    response = client.post(reverse("tenants:settings"), {"action": "save", "webhook_url": ""}, follow=True)
+    assert "The webhook address was kept" in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.webhook_url.endswith("?k=query-secret")
