@@ -51,7 +51,7 @@ class EventKind(models.TextChoices):
     LINK_REFUSED = "link_refused", _("Link refused: not a member of this company")
     SUPERSEDED_GRANT_REVOKED = "superseded_grant_revoked", _("Revocation of the previous grant at the app")
     DISCARDED_GRANT_REVOKED = "discarded_grant_revoked", _("Revocation of an unused grant at the app")
-    SOURCE_REAUTHORIZED = "source_reauthorized", _("Source re-authorized: the global copy keeps the reviewed credentials")
+    SOURCE_REAUTHORIZED = "source_reauthorized", _("Source of a global connection re-authorized")
     PUBLICATION_REVIEW_REOPENED = "publication_review_reopened", _("Back in review after a re-authorization")
     RENAMED = "renamed", _("Renamed")
     REVOKED = "revoked", _("Revoked")

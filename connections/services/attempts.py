@@ -227,6 +227,7 @@ def _unbound_refusal(user, attempt: Attempt) -> str:
     return ""
 
 
+@sensitive_variables("credentials")
 def _refuse_unbound(attempt: Attempt, *, request, params, message: str) -> Attempt:
     """Fail an unbound attempt finished by the wrong person; revoke the grant just issued.
 
@@ -394,6 +395,7 @@ def _hold(attempt: Attempt, *, credentials: dict, scopes, account_label: str, no
     attempt.save(update_fields=fields)
 
 
+@sensitive_variables("credentials", "released")
 def _attempt_succeed(
     attempt: Attempt, credentials: dict, account_label: str, *, duration_ms: int = 0, callback_user=None
 ) -> Attempt:
@@ -483,7 +485,7 @@ def _succeed_attempt_row(attempt: Attempt, account_label: str, now) -> None:
 
 @sensitive_variables("previous", "credentials")
 def _reauthorize(connection, *, attempt, credentials, account_label, scopes, actor, now, duration_ms=0, previous_account=None):
-    """Replace the connection's credentials in place; return the superseded ones to revoke, or None.
+    """Replace the connection's credentials; return (config, credentials) of the superseded grant to revoke, or None.
 
     A global copy holding the same Secret keeps exactly what was reviewed: the source gets a new
     Secret and the old grant stays alive for the copy. Where the app keeps one grant per user
@@ -492,6 +494,7 @@ def _reauthorize(connection, *, attempt, credentials, account_label, scopes, act
     app = attempt.app
     mode = mode_for(app)
     previous = secret_open(secret=connection.credentials, purpose=CREDENTIALS_PURPOSE) if connection.credentials_id else None
+    previous_config = dict(connection.config or {})  # the old grant's URLs may use the old settings
     holders = []
     if connection.credentials_id:
         holders = list(
@@ -520,10 +523,10 @@ def _reauthorize(connection, *, attempt, credentials, account_label, scopes, act
         return None
     if any(previous.get(key) and previous.get(key) == credentials.get(key) for key in ("refresh_token", "access_token")):
         return None  # the app handed the same grant back: nothing was superseded
-    return previous
+    return previous_config, previous
 
 
-@sensitive_variables("released", "superseded")
+@sensitive_variables("released", "superseded", "previous")
 def _after_release(attempt, *, released=None, superseded=None, actor=None) -> None:
     """After the commit, revoke at the app the grant an attempt let go of (item by item)."""
     app = attempt.app
@@ -536,7 +539,8 @@ def _after_release(attempt, *, released=None, superseded=None, actor=None) -> No
         )
     if superseded is not None:
         connection = attempt.connection
-        warning = _revoke_released(app, connection.config, superseded)
+        previous_config, previous = superseded
+        warning = _revoke_released(app, previous_config, previous)
         detail = {"attempt": str(attempt.id), "ok": not warning}
         if warning:
             attempt.grant_warning = (
@@ -571,6 +575,7 @@ def attempt_awaits_link_confirmation(attempt: Attempt, user=None) -> bool:
     return waiting and (user is None or attempt.callback_user_id == user.pk)
 
 
+@sensitive_variables("pending", "released")
 def attempt_confirm_account(*, attempt: Attempt, actor) -> Attempt:
     """Accept the other account a re-authorization reported: replace the credentials in place."""
     released = superseded = None
@@ -601,6 +606,7 @@ def attempt_confirm_account(*, attempt: Attempt, actor) -> Attempt:
     return attempt
 
 
+@sensitive_variables("pending", "credentials", "released")
 def attempt_confirm_link(*, attempt: Attempt, actor) -> Attempt:
     """Link the account of an attempt started without a browser session, as the member who landed.
 
@@ -641,6 +647,7 @@ def attempt_confirm_link(*, attempt: Attempt, actor) -> Attempt:
     return attempt
 
 
+@sensitive_variables("released")
 def attempt_cancel(*, attempt: Attempt, actor) -> Attempt:
     """Abandon a pending attempt (e.g. keep the old account); the grant it holds is revoked at the app."""
     released = None
@@ -660,6 +667,7 @@ def attempt_cancel(*, attempt: Attempt, actor) -> Attempt:
     return attempt
 
 
+@sensitive_variables("held")
 def attempts_abandon_stale(*, now=None) -> int:
     """Mark pending attempts past their lifetime abandoned and destroy their pending secrets."""
     now = now or timezone.now()

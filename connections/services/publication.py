@@ -74,13 +74,21 @@ def publication_source_reauthorized(*, source: Connection, holders, kept_reviewe
     for copy in holders:
         if kept_reviewed:
             detail = {"global_connection": str(copy.pk), "account": source.account_label,
-                      "reviewed_account": copy.account_label}
+                      "reviewed_account": copy.account_label,
+                      "message": f"The global copy keeps the reviewed credentials ({copy.account_label or 'its account'}); "
+                                 "the source has credentials of its own now."}
             event_record(kind=EventKind.SOURCE_REAUTHORIZED, connection=source, actor=actor, detail=detail)
             event_record(kind=EventKind.SOURCE_REAUTHORIZED, global_connection=copy, actor=actor,
                          detail={**detail, "source_connection": str(source.pk)})
-            transaction.on_commit(lambda copy=copy: _tell_staff_source_reauthorized(source, copy, kept_reviewed=True))
+            transaction.on_commit(lambda copy=copy: _tell_staff_source_reauthorized(source, copy))
             continue
-        copy.unpublished_at = copy.unpublished_at or now
+        if copy.unpublished_at is not None:
+            # Unpublished by a system administrator: it stays so, with the new grant, until revoked.
+            event_record(kind=EventKind.SOURCE_REAUTHORIZED, global_connection=copy, actor=actor,
+                         detail={"source_connection": str(source.pk), "account": source.account_label,
+                                 "message": "The app keeps one grant per user and client: this copy holds the new one."})
+            continue
+        copy.unpublished_at = now
         copy.save(update_fields=["unpublished_at", "updated_at"])
         review = PublicationRequest.objects.filter(connection=source, status=PublicationRequest.Status.PENDING).first()
         if review is None:
@@ -100,27 +108,32 @@ def publication_source_reauthorized(*, source: Connection, holders, kept_reviewe
         transaction.on_commit(lambda review=review: _tell_reviewers(review))
 
 
-def _tell_staff_source_reauthorized(source, copy, *, kept_reviewed: bool) -> None:
-    """Email the reviewers that a published source was re-authorized and what its copy kept."""
-    reviewers = sorted(set(
+def _reviewer_emails() -> list[str]:
+    """Return the addresses of the system administrators who may review publication requests."""
+    reviewers = (
         get_user_model()
         .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
         .filter(is_staff=True)
         .exclude(email="")
         .values_list("email", flat=True)
-    ))
-    if not reviewers:
-        return
-    subject = f"Source of the global connection “{copy.name}” was re-authorized"
-    body = (
-        f"The connection “{source.name}” of {source.tenant.name}, published as the global connection "
-        f"“{copy.name}”, was re-authorized as {source.account_label or 'an account'}.\n\n"
-        f"The global copy keeps the reviewed credentials ({copy.account_label or 'the reviewed account'}); "
-        "nothing changed for the companies that use it.\n\n"
-        f"{settings.BASE_URL.rstrip('/')}{reverse('admin:connections_globalconnection_change', args=[copy.pk])}\n"
     )
+    return sorted(set(reviewers))
+
+
+def _tell_staff_source_reauthorized(source, copy) -> None:
+    """Email the reviewers that a published source was re-authorized and its copy kept the reviewed grant."""
+    to = _reviewer_emails()
+    if not to:
+        return
+    context = {
+        "source": Connection.all_objects.select_related("app", "tenant").get(pk=source.pk),
+        "copy": copy,
+        "url": settings.BASE_URL.rstrip("/") + reverse("admin:connections_globalconnection_change", args=[copy.pk]),
+    }
+    subject = render_to_string("emails/publication_source_reauthorized_subject.txt", context).strip()
+    body = render_to_string("emails/publication_source_reauthorized.txt", context)
     try:
-        send_mail(subject, body, None, reviewers)
+        send_mail(subject, body, None, to)
     except Exception:  # A mail outage must not undo the re-authorization.
         logger.exception("Could not email reviewers about the re-authorized source of %s", copy.pk)
 
@@ -308,14 +321,7 @@ def _tell_requester(publication_request, outcome):
 
 def _tell_reviewers(publication_request):
     """Email the system administrators who may review publication requests."""
-    reviewers = (
-        get_user_model()
-        .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
-        .filter(is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    to = sorted(set(reviewers))
+    to = _reviewer_emails()
     if not to:
         return
     connection = Connection.all_objects.select_related("app", "tenant").get(pk=publication_request.connection_id)

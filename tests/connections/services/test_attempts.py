@@ -408,3 +408,25 @@ def test_unexpected_error_is_logged_without_its_message(tenant, operator_member,
     )
     assert "RuntimeError" in caplog.text
     assert "sensitive-value" not in caplog.text
+
+
+@responses.activate
+def test_a_held_link_left_to_expire_is_abandoned_and_its_grant_revoked(app, tenant, operator_member):
+    request = make_request(operator_member.user)
+    request.api_token = object()
+    attempt, state, _ = start(app, tenant, operator_member, request=request)
+    responses.post(f"{AUTH}/token", json=TOKEN)
+    responses.get(f"{BASE}/me", json={"account": {"email": "ann@acme.test"}})
+    revoke = responses.post(f"{AUTH}/revoke")
+    attempt = attempt_complete_callback(
+        request=make_request(operator_member.user), slug=app.slug, params={"code": "c", "state": state}
+    )
+    assert attempt_awaits_link_confirmation(attempt)
+    Attempt.all_objects.filter(pk=attempt.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert attempts_abandon_stale() == 1
+
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.ABANDONED and attempt.pending_secret_id is None
+    assert revoke.call_count == 2
+    assert not Connection.all_objects.exists()
