@@ -91,6 +91,10 @@ APP_SCHEMA = {
                 "authorize_url": _url,
                 "token_url": _url,
                 "revoke_url": {"anyOf": [_url, {"type": "null"}]},
+                # False where a new consent returns the same grant for the same user and client
+                # (Google): revoking the superseded token would kill the new one too, and the
+                # provider keeps one live grant per user and client.
+                "revoke_superseded": {"type": "boolean"},
                 "scopes": _scope_list,
                 "optional_scopes": _scope_list,
                 "scope_separator": {"type": "string", "minLength": 1, "maxLength": 3},
@@ -357,6 +361,7 @@ def normalize_app(spec: dict) -> dict:
     if "oauth2" in spec:
         spec["oauth2"] = {
             "revoke_url": None,
+            "revoke_superseded": True,
             "optional_scopes": [],
             "scope_separator": " ",
             "pkce": True,

@@ -48,6 +48,11 @@ class EventKind(models.TextChoices):
     TESTED = "tested", _("Tested")
     CHECKED = "checked", _("Checked")
     REAUTHORIZED = "reauthorized", _("Re-authorized")
+    LINK_REFUSED = "link_refused", _("Link refused: not a member of this company")
+    SUPERSEDED_GRANT_REVOKED = "superseded_grant_revoked", _("Revocation of the previous grant at the app")
+    DISCARDED_GRANT_REVOKED = "discarded_grant_revoked", _("Revocation of an unused grant at the app")
+    SOURCE_REAUTHORIZED = "source_reauthorized", _("Source of a global connection re-authorized")
+    PUBLICATION_REVIEW_REOPENED = "publication_review_reopened", _("Back in review after a re-authorization")
     RENAMED = "renamed", _("Renamed")
     REVOKED = "revoked", _("Revoked")
     GRANT_REVOKED = "grant_revoked", _("Grant revoked at the app")
@@ -216,6 +221,15 @@ class Attempt(models.Model):
         "GlobalConnection", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts",
     )
     is_reauthorization = models.BooleanField(default=False)
+    # The connection's authorized_at when a re-authorization started: one that finds another
+    # authorization in place (a newer re-authorization won) is stale and refused.
+    connection_authorized_at = models.DateTimeField(null=True, blank=True)
+    # Started without a browser session (API token): the callback needs a member's confirmation.
+    unbound = models.BooleanField(default=False)
+    callback_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text=_("Who landed on the callback of an unbound attempt (the only one who may confirm it)."),
+    )
     account_label = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)

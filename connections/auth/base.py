@@ -317,6 +317,17 @@ class BaseMode:
         """Return whether revoke() withdraws anything at the app."""
         return False
 
+    def revokes_released_grants(self, app) -> bool:
+        """Return whether a grant we let go of (superseded or never used) is revoked at the app.
+
+        Only where each consent makes its own grant: revoking one then leaves the others alive.
+        """
+        return False
+
+    def single_grant(self, app) -> bool:
+        """Return whether the app keeps one live grant per user and client (a new consent returns it)."""
+        return False
+
     def can_refresh(self, app, credentials) -> bool:
         """Return whether these credentials can be renewed without the person."""
         return False
