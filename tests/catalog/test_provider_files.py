@@ -60,6 +60,8 @@ def test_real_entry_is_documented(slug):
         assert "redirect uri" in steps or "callback" in steps
     if spec["auth"] != AuthMode.CUSTOM:
         assert spec["test"]["path"]
+        # The provider's page the endpoints were checked against (issue 14).
+        assert spec.get("reference", "").startswith("https://"), "reference: required"
 
 
 def test_catalog_breadth():
