@@ -67,6 +67,9 @@ def test_real_entry_is_documented(slug):
 def test_catalog_breadth():
     categories = Counter(spec["category"] for spec in REAL)
     assert len(REAL) >= 40
+    # Issue 14: 120+ real apps, each checked against its reference.
+    checked = [spec for spec in REAL if spec["auth"] != AuthMode.CUSTOM]
+    assert len(checked) >= 120 and all(spec.get("reference") for spec in checked)
     assert len(categories) >= 8
     assert set(Category.values) - {Category.SANDBOX} <= set(categories)
     assert set(AuthMode.values) <= {spec["auth"] for spec in REAL}
