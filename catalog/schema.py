@@ -53,6 +53,8 @@ APP_SCHEMA = {
         "category": {"enum": list(Category.values)},
         "description": {"type": "string"},
         "docs_url": _url,
+        # The provider's documentation page the endpoints of this entry were checked against.
+        "reference": _url,
         "icon": {"type": "string", "pattern": r"^[a-z0-9_]+$", "maxLength": 64},  # simpleicons.org
         "auth": {"enum": list(AuthMode.values)},
         "base_url": _url,
@@ -240,7 +242,7 @@ def url_problem(template: str, field_keys: set) -> str | None:
 
 def _url_templates(spec: dict):
     """Yield (path, template) for every URL of the spec."""
-    for key in ("docs_url", "base_url"):
+    for key in ("docs_url", "reference", "base_url"):
         if isinstance(spec.get(key), str):
             yield key, spec[key]
     for block, keys in (
