@@ -294,7 +294,7 @@ def api_me(request):
     return JsonResponse({"account": account.as_json()})
 
 
-ECHOED_HEADERS = ("Content-Type", "Accept", "User-Agent", "X-Request-Id", "X-Flow", "Cookie", "X-Api-Key")
+ECHOED_HEADERS = ("Content-Type", "Accept", "User-Agent", "X-Request-Id", "X-Flow", "Cookie")
 MAX_ECHO_SIZE = 64 * 1024 * 1024
 
 

@@ -7,44 +7,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connections', '0004_api_token_scopes_expiry_connections'),
+        ("connections", "0004_api_token_scopes_expiry_connections"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='globalconnection',
-            name='allow_credential_sharing',
-            field=models.BooleanField(default=False, verbose_name='allow credential sharing'),
+            model_name="globalconnection",
+            name="allow_credential_sharing",
+            field=models.BooleanField(default=False, verbose_name="allow credential sharing"),
         ),
         migrations.CreateModel(
-            name='ProxyCall',
+            name="ProxyCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('consumer', models.CharField(max_length=200, verbose_name='consumer')),
-                ('method', models.CharField(max_length=10, verbose_name='method')),
-                ('path', models.CharField(max_length=500, verbose_name='path')),
-                ('status', models.PositiveSmallIntegerField(verbose_name='status')),
-                ('error_code', models.CharField(blank=True, max_length=32, verbose_name='error code')),
-                ('duration_ms', models.PositiveIntegerField(default=0, verbose_name='duration (ms)')),
-                ('request_bytes', models.PositiveBigIntegerField(default=0, verbose_name='request bytes')),
-                ('response_bytes', models.PositiveBigIntegerField(default=0, verbose_name='response bytes')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
-                ('connection', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='proxy_calls', to='connections.connection')),
-                ('global_connection', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='proxy_calls', to='connections.globalconnection')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proxy_calls', to='connections.tenant')),
-                ('token', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connections.apitoken')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("consumer", models.CharField(max_length=200, verbose_name="consumer")),
+                ("method", models.CharField(max_length=10, verbose_name="method")),
+                ("path", models.CharField(max_length=500, verbose_name="path")),
+                ("status", models.PositiveSmallIntegerField(verbose_name="status")),
+                (
+                    "error_code",
+                    models.CharField(blank=True, max_length=32, verbose_name="error code"),
+                ),
+                (
+                    "duration_ms",
+                    models.PositiveIntegerField(default=0, verbose_name="duration (ms)"),
+                ),
+                (
+                    "request_bytes",
+                    models.PositiveBigIntegerField(default=0, verbose_name="request bytes"),
+                ),
+                (
+                    "response_bytes",
+                    models.PositiveBigIntegerField(default=0, verbose_name="response bytes"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="created at"
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proxy_calls",
+                        to="connections.connection",
+                    ),
+                ),
+                (
+                    "global_connection",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proxy_calls",
+                        to="connections.globalconnection",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proxy_calls",
+                        to="connections.tenant",
+                    ),
+                ),
+                (
+                    "token",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="connections.apitoken",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'proxy call',
-                'verbose_name_plural': 'proxy calls',
-                'ordering': ['-created_at', '-id'],
-                'default_manager_name': 'all_objects',
-                'indexes': [models.Index(fields=['tenant', '-created_at'], name='connections_tenant__d9f966_idx'), models.Index(fields=['connection', '-created_at'], name='connections_connect_1f800d_idx'), models.Index(fields=['global_connection', '-created_at'], name='connections_global__707387_idx')],
+                "verbose_name": "proxy call",
+                "verbose_name_plural": "proxy calls",
+                "ordering": ["-created_at", "-id"],
+                "default_manager_name": "all_objects",
+                "indexes": [
+                    models.Index(
+                        fields=["tenant", "-created_at"], name="connections_tenant__d9f966_idx"
+                    ),
+                    models.Index(
+                        fields=["connection", "-created_at"], name="connections_connect_1f800d_idx"
+                    ),
+                    models.Index(
+                        fields=["global_connection", "-created_at"],
+                        name="connections_global__707387_idx",
+                    ),
+                ],
             },
             managers=[
-                ('all_objects', django.db.models.manager.Manager()),
+                ("all_objects", django.db.models.manager.Manager()),
             ],
         ),
     ]

@@ -103,7 +103,11 @@ def target_url(base_url: str, path: str, query: str = "", *, drop_params=()) -> 
     if query:
         if drop_params:
             dropped = {name.lower() for name in drop_params}
-            pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in dropped]
+            pairs = [
+                (k, v)
+                for k, v in parse_qsl(query, keep_blank_values=True)
+                if k.lower() not in dropped
+            ]
             query = urlencode(pairs)
         else:
             query = quote(query, safe="=&+%/:,;@!$'()*?~-._")
@@ -243,9 +247,15 @@ def record_call(*, connection, tenant, token, consumer, method, path, status, er
         status=status, error_code=str(error_code)[:32], duration_ms=duration_ms,
         request_bytes=request_bytes, response_bytes=response_bytes, **connection.as_owner(),
     )  # fmt: skip
-    usage_record(tenant=tenant, connection=connection, consumer=consumer, touch_every=60, fetch=False)
+    usage_record(
+        tenant=tenant, connection=connection, consumer=consumer, touch_every=60, fetch=False
+    )
 
 
+# What a call raises when the app gave no usable answer (the proxy then answers itself).
+NOT_ANSWERED = (
+    ConnectionUnusable, ConnectionFailure, requests.RequestException, outbound.OutboundRefused,
+)  # fmt: skip
 FAILURE_STATUS = {
     ErrorCode.CONNECTION_EXPIRED: 409,
     ErrorCode.APP_UNAVAILABLE: 503,
@@ -260,10 +270,14 @@ def _refusal_for(exc: Exception) -> ProxyRefused:
         return ProxyRefused(404, "not_found", "No such connection.")
     if isinstance(exc, ConnectionFailure):
         retry = int(exc.retry_after) if exc.retry_after else None
-        return ProxyRefused(FAILURE_STATUS.get(exc.code, 502), exc.code.value, exc.message, retry_after=retry)
+        return ProxyRefused(
+            FAILURE_STATUS.get(exc.code, 502), exc.code.value, exc.message, retry_after=retry
+        )
     if isinstance(exc, outbound.OutboundTimeout) or isinstance(exc, requests.Timeout):
         seconds = float(settings.PROXY_TIMEOUT)
-        return ProxyRefused(504, "app_timeout", f"The app did not answer within {seconds:g} seconds.")
+        return ProxyRefused(
+            504, "app_timeout", f"The app did not answer within {seconds:g} seconds."
+        )
     if isinstance(exc, outbound.OutboundRefused):
         if exc.code == "too_large":
             return ProxyRefused(502, "response_too_large", exc.message)
@@ -285,7 +299,6 @@ def proxy_call(
     headers=None,
     body: bytes = b"",
     token=None,
-    stream: bool = True,
 ) -> ProxyAnswer:
     """Send one request to the app with the connection's credentials; return its answer.
 
@@ -300,7 +313,9 @@ def proxy_call(
         path=shown_path(path, query), request_bytes=len(body or b""), started=started,
     )  # fmt: skip
     if len(body or b"") > int(settings.PROXY_MAX_REQUEST_BYTES):
-        raise ProxyRefused(413, "body_too_large", "The request body is larger than the proxy accepts.")
+        raise ProxyRefused(
+            413, "body_too_large", "The request body is larger than the proxy accepts."
+        )
     if connection.status == ConnectionStatus.EXPIRED:
         refusal = ProxyRefused(
             409, ErrorCode.CONNECTION_EXPIRED.value,
@@ -310,20 +325,18 @@ def proxy_call(
         raise refusal
     try:
         refreshed = health.refresh_recorded(connection, loaded=True)
-        answer = _send(connection, refreshed.credentials, method, path, query, headers, body, stream)
+        answer = _send(connection, refreshed.credentials, method, path, query, headers, body)
         if answer.status_code == 401 and not refreshed.called:
             mode = mode_for(connection.app)
             if mode.can_refresh(connection.app, refreshed.credentials):
                 answer.close()
                 # Forced, single-flight on the version read above: concurrent 401s refresh once.
                 again = health.refresh_recorded(connection, force=True, loaded=True)
-                answer = _send(connection, again.credentials, method, path, query, headers, body, stream)
+                answer = _send(connection, again.credentials, method, path, query, headers, body)
     except ProxyRefused as refusal:
         finish(refusal.status, 0, refusal.code)
         raise
-    except Exception as exc:
-        if not isinstance(exc, (ConnectionUnusable, ConnectionFailure, requests.RequestException, outbound.OutboundRefused)):
-            raise
+    except NOT_ANSWERED as exc:
         refusal = _refusal_for(exc)
         if refusal.status != 404:
             finish(refusal.status, 0, refusal.code)
@@ -331,7 +344,7 @@ def proxy_call(
     return _answer(answer, finish)
 
 
-def _send(connection, credentials, method, path, query, headers, body, stream):
+def _send(connection, credentials, method, path, query, headers, body):
     """Send once with these credentials; the response carries what _answer needs to filter."""
     mode = mode_for(connection.app)
     session = mode.session(connection.app, connection.config, credentials)
