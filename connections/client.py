@@ -108,6 +108,7 @@ def request(
     response.status_code = answer.status
     response.headers = CaseInsensitiveDict(answer.headers)
     response._content = b"".join(answer.chunks())
+    answer.record()
     response.encoding = get_encoding_from_headers(response.headers)
     return response
 

@@ -103,6 +103,9 @@ def proxy_endpoint(request, pk: uuid.UUID, path: str):
         return _refused(refusal)
     if answer.content is not None:
         response = HttpResponse(answer.content, status=answer.status)
+        # Written when the WSGI server closes the response, after the bytes left (Django runs
+        # its resource closers then, before request_finished): the caller does not wait for it.
+        response._resource_closers.append(answer.record)
     else:
         response = StreamingHttpResponse(answer.chunks(), status=answer.status)
     if not any(name.lower() == "content-type" for name, _ in answer.headers):

@@ -26,6 +26,7 @@ Nothing is cached between calls: a revoked connection or token is refused by the
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, 
 from . import health
 from .refresh import RELATED
 from .usage import consumer_name, usage_record
+
+logger = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
     {
@@ -211,6 +214,18 @@ class ProxyAnswer:
     _finish: object = field(repr=False)
     content: bytes | None = None  # None: the body is streamed by chunks()
 
+    _pending: tuple | None = field(default=None, repr=False)
+
+    def record(self) -> None:
+        """Record a buffered answer's call (once); the API does it after the answer is sent."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            self._finish(*pending)
+        except Exception:  # the answer is already on its way: log, never fail the caller
+            logger.exception("Recording a proxy call failed.")
+
     def chunks(self):
         """Yield the body's raw bytes (as the app encoded them), then record the call."""
         if self.content is not None:
@@ -229,14 +244,21 @@ class ProxyAnswer:
 
 
 def _finisher(*, connection, tenant, token, consumer, method, path, request_bytes, started):
-    def finish(status: int, response_bytes: int, error_code: str = "") -> None:
+    def finish(status: int, response_bytes: int, error_code: str = "", duration_ms=None) -> None:
+        if duration_ms is None:
+            duration_ms = elapsed_ms(started)
         record_call(
             connection=connection, tenant=tenant, token=token, consumer=consumer, method=method,
             path=path, status=status, error_code=error_code, request_bytes=request_bytes,
-            response_bytes=response_bytes, duration_ms=int((time.monotonic() - started) * 1000),
+            response_bytes=response_bytes, duration_ms=duration_ms,
         )  # fmt: skip
 
+    finish.started = started
     return finish
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def record_call(*, connection, tenant, token, consumer, method, path, status, error_code="",
@@ -384,7 +406,8 @@ def _answer(response, finish) -> ProxyAnswer:
             raise refusal from None
         finally:
             response.close()
-        finish(answer.status, len(answer.content))
+        # Recorded by answer.record(): the API calls it once the answer is sent (no wait).
+        answer._pending = (answer.status, len(answer.content), "", elapsed_ms(finish.started))
     return answer
 
 
