@@ -29,7 +29,7 @@ from .schemas import ErrorOut
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 CONSUMER_HEADER = "X-Consumer"
 ERRORS = {
-    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
+    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 422: ErrorOut,
     429: ErrorOut, 502: ErrorOut, 503: ErrorOut, 504: ErrorOut,
 }  # fmt: skip
 DESCRIPTION = (
@@ -43,7 +43,7 @@ DESCRIPTION = (
     "Retry-After. Name the flow in the `X-Consumer` header (default: the token's name). "
     "The proxy's own refusals have the `X-Proxy-Refused` header: 400 `path_refused` (the path "
     "would leave the base URL), 413 `body_too_large`, 429 `rate_limited` (per token, with "
-    "Retry-After), 409 `connection_expired`, 502 `response_too_large`/`app_unreachable`, "
+    "Retry-After), 422 `connection_expired`, 502 `response_too_large`/`app_unreachable`, "
     "504 `app_timeout`.\n\nToken scope: `proxy`."
 )
 

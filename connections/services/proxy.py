@@ -279,10 +279,10 @@ NOT_ANSWERED = (
     ConnectionUnusable, ConnectionFailure, requests.RequestException, outbound.OutboundRefused,
 )  # fmt: skip
 FAILURE_STATUS = {
-    ErrorCode.CONNECTION_EXPIRED: 409,
+    ErrorCode.CONNECTION_EXPIRED: 422,
     ErrorCode.APP_UNAVAILABLE: 503,
     ErrorCode.TEST_FAILED: 502,
-    ErrorCode.AUTHORIZATION_REJECTED: 409,
+    ErrorCode.AUTHORIZATION_REJECTED: 422,
 }
 
 
@@ -340,7 +340,7 @@ def proxy_call(
         )
     if connection.status == ConnectionStatus.EXPIRED:
         refusal = ProxyRefused(
-            409, ErrorCode.CONNECTION_EXPIRED.value,
+            422, ErrorCode.CONNECTION_EXPIRED.value,
             f"“{connection.name}” has expired: re-authorize it before use.",
         )  # fmt: skip
         finish(refusal.status, 0, refusal.code)

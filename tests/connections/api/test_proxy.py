@@ -455,7 +455,7 @@ def test_revoking_the_token_during_a_stream_refuses_the_very_next_call(
 def test_expired_connection_is_refused_with_what_to_do(client, sandbox, token, key_conn):
     Connection.all_objects.filter(pk=key_conn.pk).update(status=ConnectionStatus.EXPIRED)
     answer = call(client, key_conn.pk, "echo/x", token())
-    assert answer.status_code == 409 and answer.json()["error"]["code"] == "connection_expired"
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "connection_expired"
     assert "re-authorize" in answer.json()["error"]["message"]
 
 
