@@ -35,12 +35,20 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection as db_connection
 from django.views.decorators.debug import sensitive_variables
 
 from .. import outbound
 from ..auth import mode_for
 from ..errors import ConnectionFailure, ConnectionUnusable
-from ..models import Connection, ConnectionStatus, ErrorCode, GlobalConnection, ProxyCall
+from ..models import (
+    Connection,
+    ConnectionStatus,
+    ErrorCode,
+    GlobalConnection,
+    ProxyCall,
+    Usage,
+)
 from . import health
 from .refresh import RELATED
 from .usage import consumer_name, usage_record
@@ -264,14 +272,47 @@ def elapsed_ms(started: float) -> int:
 def record_call(*, connection, tenant, token, consumer, method, path, status, error_code="",
                 request_bytes=0, response_bytes=0, duration_ms=0) -> None:  # fmt: skip
     """Write one ProxyCall row and count the consumer's use (no body, header or query value)."""
-    ProxyCall.all_objects.create(
+    call = ProxyCall(
         tenant=tenant, token=token, consumer=consumer, method=method[:10], path=path,
         status=status, error_code=str(error_code)[:32], duration_ms=duration_ms,
         request_bytes=request_bytes, response_bytes=response_bytes, **connection.as_owner(),
     )  # fmt: skip
+    counted = False
+    if db_connection.vendor == "postgresql":
+        counted = _insert_and_count(call)
+    else:
+        call.save()
+    # Counts here only on a consumer's first use (or off PostgreSQL); the touch is once a minute.
     usage_record(
-        tenant=tenant, connection=connection, consumer=consumer, touch_every=60, fetch=False
+        tenant=tenant, connection=connection, consumer=consumer, touch_every=60, fetch=False,
+        counted=counted,
+    )  # fmt: skip
+
+
+def _insert_and_count(call: ProxyCall) -> bool:
+    """Insert the row and count the consumer's Usage in one statement; return whether it counted.
+
+    PostgreSQL runs a data-modifying WITH in the same statement (one round trip, one commit):
+    `WITH call AS (INSERT …) UPDATE usage SET count = count + 1 WHERE …`. No Usage row yet (a
+    consumer's first use) counts nothing: usage_record then creates it.
+    """
+    quote = db_connection.ops.quote_name
+    fields = [field for field in ProxyCall._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(call, True), db_connection) for field in fields]
+    owner = "connection_id" if call.connection_id else "global_connection_id"
+    usage = Usage._meta
+    sql = (
+        f"WITH call AS (INSERT INTO {quote(ProxyCall._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})) "
+        f"UPDATE {quote(usage.db_table)} SET {quote('count')} = {quote('count')} + 1, "
+        f"{quote('last_used_at')} = %s WHERE {quote('tenant_id')} = %s AND "
+        f"{quote(owner)} = %s AND {quote('consumer')} = %s"
     )
+    owner_id = call.connection_id or call.global_connection_id
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [*values, call.created_at, call.tenant_id, owner_id, call.consumer])
+        return cursor.rowcount == 1
 
 
 # What a call raises when the app gave no usable answer (the proxy then answers itself).

@@ -24,11 +24,13 @@ def usage_record(
     consumer: str,
     touch_every: float = 0,
     fetch: bool = True,
+    counted: bool = False,
 ) -> Usage | None:
     """Count one use of connection by consumer on behalf of tenant (the using tenant).
 
     touch_every: write the connection's last_used_at only when older than this many seconds
     (the proxy: one write a minute, not one per call). fetch: return the Usage row (one query).
+    counted: the caller has already counted an existing Usage row (services/proxy.py).
     """
     if isinstance(connection, Connection) and connection.tenant_id != tenant.pk:
         raise ValueError("A tenant's connection can only be used by that tenant.")
@@ -36,7 +38,7 @@ def usage_record(
     consumer = consumer_name(consumer)
     now = timezone.now()
     mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
-    if not mine.update(count=F("count") + 1, last_used_at=now):
+    if not counted and not mine.update(count=F("count") + 1, last_used_at=now):
         try:
             with transaction.atomic():
                 Usage.all_objects.create(

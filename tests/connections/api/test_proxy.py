@@ -363,12 +363,22 @@ def test_every_call_is_recorded_without_bodies_headers_or_query_values(
 
 
 def test_a_proxied_call_costs_at_most_four_queries(
-    client, sandbox, token, key_conn, django_assert_max_num_queries
+    client, sandbox, token, key_conn, other_tenant, outsider_member, django_assert_num_queries
 ):
     raw = token()
     assert call(client, key_conn.pk, "echo/x", raw).status_code == 200  # first use creates rows
-    with django_assert_max_num_queries(4):
+    # The token, the connection, the ProxyCall row with the Usage count (one statement).
+    with django_assert_num_queries(3):
         assert call(client, key_conn.pk, "echo/x", raw).status_code == 200
+    copy = make_global_copy(key_conn)
+    theirs = token(tenant_=other_tenant, member=outsider_member)
+    assert call(client, copy.pk, "echo/x", theirs).status_code == 200
+    with django_assert_num_queries(4):  # the tenant's table, then the global one
+        assert call(client, copy.pk, "echo/x", theirs).status_code == 200
+    assert ProxyCall.objects.for_tenant(key_conn.tenant).count() == 2
+    assert dict(Usage.objects.for_tenant(other_tenant).values_list("consumer", "count")) == {
+        "Flow token": 2
+    }
 
 
 # --- who may use what --------------------------------------------------------------------
