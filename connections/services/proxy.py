@@ -413,7 +413,11 @@ def _send(connection, credentials, method, path, query, headers, body):
     session = mode.session(connection.app, connection.config, credentials)
     limit = int(settings.PROXY_MAX_RESPONSE_BYTES)
     timeout = float(settings.PROXY_TIMEOUT)
-    outbound.harden(session, max_bytes=limit, stream_max_bytes=limit, timeout=timeout)
+    if not outbound.is_hardened(session):  # every mode's session is; never send otherwise
+        raise ProxyRefused(502, "refused", "The request was not sent: no outbound session.")
+    for adapter in set(session.adapters.values()):  # the proxy's caps, not OUTBOUND_MAX_BYTES
+        adapter.max_bytes = adapter.stream_max_bytes = limit
+        adapter.timeout = timeout
     credential_names = {name.lower() for name in session.headers} - REQUESTS_DEFAULTS
     credential_names |= {"authorization", "proxy-authorization"}
     url = target_url(session.base_url, path, query, drop_params=list(session.params))

@@ -86,6 +86,23 @@ class Gunicorn:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) used so far by the master and its workers."""
+        pids = [self.process.pid]
+        try:
+            children = open(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read()
+            pids += [int(pid) for pid in children.split()]
+        except OSError:
+            return 0.0
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -167,6 +184,15 @@ def test_proxy_overhead_throughput_and_queries(servers, tenant, admin_member, be
         for _ in range(CALLS):
             direct.append(_timed(session, direct_url, direct_headers))
             proxied.append(_timed(session, proxy_url, proxy_headers))
+        # CPU per call of each process: the web process's is the proxy's own cost.
+        app_before = app.cpu_seconds()
+        for _ in range(CALLS):
+            _timed(session, direct_url, direct_headers)
+        app_cpu = (app.cpu_seconds() - app_before) / CALLS * 1000
+        web_before = web.cpu_seconds()
+        for _ in range(CALLS):
+            _timed(session, proxy_url, proxy_headers)
+        web_cpu = (web.cpu_seconds() - web_before) / CALLS * 1000
     direct_rps, _ = _throughput(direct_url, direct_headers)
     proxied_rps, proxied_count = _throughput(proxy_url, proxy_headers)
 
@@ -206,10 +232,17 @@ def test_proxy_overhead_throughput_and_queries(servers, tenant, admin_member, be
         f"{proxied_rps / direct_rps:.2f} ×",
         "≥ 0.5 × direct",
     )
+    table.add(
+        "CPU ms per call (app / web)",
+        f"{app_cpu:.2f}",
+        f"{web_cpu:.2f}",
+        f"{web_cpu / app_cpu:.2f} ×",
+        "",
+    )
     table.add("queries per proxied call", "", str(queries), "", f"≤ {MAX_QUERIES}")
     table.add("usage rows recorded", "", str(recorded), "", "one per call")
     assert queries <= MAX_QUERIES
-    assert recorded == 20 + CALLS + proxied_count + 2
+    assert recorded == 20 + 2 * CALLS + proxied_count + 2
 
 
 def test_revocation_during_a_stream_of_calls_refuses_the_very_next_call(
