@@ -67,7 +67,7 @@ def request(
     method: str,
     path: str,
     *,
-    consumer: str,
+    consumer: str = "python",
     tenant=None,
     params=None,
     headers=None,
@@ -76,9 +76,10 @@ def request(
 ) -> requests.Response:
     """Call the app through the credential proxy; return its answer as a requests.Response.
 
-    `path` is relative to the app's base URL ("users/me"). Raise ConnectionUnusable for a
-    connection the tenant may not use (or revoked), ProxyRefused when the proxy answers itself
-    (`.status`, `.code`, `.message`, `.retry_after`). The per-token rate limit does not apply.
+    `path` is relative to the app's base URL ("users/me"); `consumer` names the flow in the
+    usage records. Raise ConnectionUnusable for a connection the tenant may not use (or
+    revoked), ProxyRefused when the proxy answers itself (`.status`, `.code`, `.message`,
+    `.retry_after`). The per-token rate limit does not apply.
     """
     connection, tenant = resolve(connection, tenant=tenant)
     loaded = connection_for_proxy(tenant=tenant, pk=connection.pk)

@@ -407,6 +407,7 @@ def proxy_call(
     return _answer(answer, finish)
 
 
+@sensitive_variables("credentials", "session", "forwarded")
 def _send(connection, credentials, method, path, query, headers, body):
     """Send once with these credentials; the response carries what _answer needs to filter."""
     mode = mode_for(connection.app)
