@@ -101,6 +101,9 @@ def proxy_endpoint(request, pk: uuid.UUID, path: str):
         if refusal.status == 404:
             raise Http404("No such connection.") from None
         return _refused(refusal)
+    if not 100 <= answer.status <= 599:
+        answer.close()
+        return _refused(ProxyRefused(502, "bad_answer", "The app answered with an invalid status."))
     if answer.content is not None:
         response = HttpResponse(answer.content, status=answer.status)
         # Written when the WSGI server closes the response, after the bytes left (Django runs

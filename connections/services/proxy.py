@@ -13,8 +13,9 @@ Used by /api/proxy/<connection id>/<path> (connections/api/proxy.py) and by
    (PROXY_MAX_RESPONSE_BYTES, PROXY_TIMEOUT);
 3. the caller's end-to-end headers are forwarded, never its Authorization, Cookie, hop-by-hop
    headers or a header named like one the credentials set;
-4. a 401 with a token not refreshed in this call: refresh once (forced, single-flight keyed on
-   the version read in step 2, so concurrent 401s make one token request) and send once more;
+4. a 401 (or the spec's `oauth2.expired_status`) with a token not refreshed in this call:
+   refresh once (forced, single-flight keyed on the version read in step 2, so concurrent 401s
+   make one token request) and send once more;
 5. the answer's status and end-to-end headers come back (no hop-by-hop header, no Set-Cookie,
    no header named like a credential header or carrying a credential value); the body is read
    whole when small, else streamed, through the size cap;
@@ -234,6 +235,13 @@ class ProxyAnswer:
         except Exception:  # the answer is already on its way: log, never fail the caller
             logger.exception("Recording a proxy call failed.")
 
+    def close(self) -> None:
+        """Drop the answer unread (recording what was received)."""
+        self._response.close()
+        self.record()
+        if self.content is None:
+            self._finish(self.status, 0, "bad_answer")
+
     def chunks(self):
         """Yield the body's raw bytes (as the app encoded them), then record the call."""
         if self.content is not None:
@@ -389,8 +397,8 @@ def proxy_call(
     try:
         refreshed = health.refresh_recorded(connection, loaded=True)
         answer = _send(connection, refreshed.credentials, method, path, query, headers, body)
-        if answer.status_code == 401 and not refreshed.called:
-            mode = mode_for(connection.app)
+        mode = mode_for(connection.app)
+        if answer.status_code in mode.expired_statuses(connection.app) and not refreshed.called:
             if mode.can_refresh(connection.app, refreshed.credentials):
                 answer.close()
                 # Forced, single-flight on the version read above: concurrent 401s refresh once.

@@ -252,6 +252,15 @@ def test_refreshes_once_after_a_401_and_retries_once(client, sandbox, token, oau
     assert sandbox.count("api") == 4
 
 
+def test_the_specs_expired_status_also_refreshes_once(client, sandbox, token, oauth_conn):
+    app = oauth_conn.app
+    app.spec = {**app.spec, "oauth2": {**app.spec["oauth2"], "expired_status": 429}}
+    app.save(update_fields=["spec"])
+    sandbox.set_switch("api", "429", count=1)  # this app says "expired" with a 429
+    answer = call(client, oauth_conn.pk, "echo/x", token())
+    assert answer.status_code == 200 and sandbox.token_requests() == 2
+
+
 def test_concurrent_401s_refresh_single_flight(sandbox, oauth_conn):
     creds = stored(oauth_conn)
     creds["access_token"] = "no-longer-valid-at-the-app"
