@@ -108,6 +108,8 @@ APP_SCHEMA = {
                 "issuer": _url,
                 # Header carrying the raw access token instead of "Authorization: Bearer …".
                 "access_token_header": {"type": "string", "pattern": r"^[A-Za-z0-9-]+$"},
+                # The status the app answers for an expired access token when it is not 401.
+                "expired_status": {"type": "integer", "minimum": 400, "maximum": 499},
             },
         },
         "oauth1": {

@@ -332,6 +332,10 @@ class BaseMode:
         """Return whether these credentials can be renewed without the person."""
         return False
 
+    def expired_statuses(self, app) -> frozenset:
+        """Return the statuses with which the app says the access token has expired."""
+        return frozenset({401})
+
     def requested_scopes(self, app, scopes, connection=None) -> list:
         """Return the scopes an attempt asks for (the connection's or the defaults when none)."""
         return []

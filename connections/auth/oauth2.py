@@ -240,6 +240,10 @@ class OAuth2Mode(BaseMode):
             raise ValidationError({"scopes": f"{app.name} has no scope named {', '.join(sorted(unknown))}."})
         return list(dict.fromkeys(scopes))
 
+    def expired_statuses(self, app) -> frozenset:
+        extra = self._spec(app).get("expired_status")
+        return frozenset({401, int(extra)}) if extra else frozenset({401})
+
     def session(self, app, config, credentials):
         session = self.base_session(app, config, credentials)
         session.auth = BearerAuth(credentials["access_token"], self._spec(app).get("access_token_header"))

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0005_trust_attempt_binding"),
+        ("connections", "0006_proxy_calls_credential_sharing"),
     ]
 
     operations = [

@@ -211,8 +211,14 @@ def _lock_for_review(publication_request, outcome: str, verb: str) -> tuple[Publ
     return locked, True
 
 
-def publication_approve(*, publication_request: PublicationRequest, reviewer, note: str = ""):
-    """Re-check the connection and publish it; return (request, created). A second call does nothing."""
+def publication_approve(
+    *, publication_request: PublicationRequest, reviewer, note: str = "", allow_credential_sharing: bool = False
+):
+    """Re-check the connection and publish it; return (request, created). A second call does nothing.
+
+    allow_credential_sharing: other tenants' tokens may fetch the raw credentials too; without
+    it (the default) they use the global connection only through the credential proxy.
+    """
     publication_request.refresh_from_db()
     if publication_request.status == PublicationRequest.Status.APPROVED:
         return publication_request, False
@@ -248,6 +254,7 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
             global_connection.approved_by = reviewer
             global_connection.published_at = now
             global_connection.unpublished_at = None
+            global_connection.allow_credential_sharing = bool(allow_credential_sharing)
         else:
             global_connection = GlobalConnection(
                 **{field: getattr(connection, field) for field in COPIED_FIELDS},
@@ -255,6 +262,7 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
                 source_tenant_id=connection.tenant_id,
                 approved_by=reviewer,
                 published_at=now,
+                allow_credential_sharing=bool(allow_credential_sharing),
             )
         global_connection.save()
         locked.status = PublicationRequest.Status.APPROVED
@@ -272,6 +280,7 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
             detail={
                 "request": locked.pk, "source_connection": str(connection.pk),
                 "source_tenant": connection.tenant.slug,
+                "credential_sharing": bool(allow_credential_sharing),
             },
         )
         transaction.on_commit(lambda: _tell_requester(locked, "approved"))

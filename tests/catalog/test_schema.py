@@ -83,11 +83,16 @@ def test_valid_spec_has_no_errors():
         ({"reference": "http://developer.zendesk.com/oauth"}, "reference: must use https"),
         ({"reference": "see the docs"}, "reference: not a URL"),
         ({"reference": ""}, "reference: must not be empty"),
+        ({"oauth2__expired_status": 200}, "oauth2.expired_status:"),
     ],
 )
 def test_invalid_specs_name_the_field(changes, expected):
     errors = validate_app(spec(**changes))
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_expired_status_is_a_client_error_status():
+    assert validate_app(spec(oauth2__expired_status=403)) == []
 
 
 @pytest.mark.parametrize(
