@@ -4,11 +4,12 @@ publication request, API tokens and the tenant's webhook."""
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .auth import mode_for
-from .models import Connection, ConnectionStatus, GlobalConnection, TokenScope
+from .models import Connection, ConnectionStatus, GlobalConnection, Role, TokenScope
 from .selectors import connection_name_taken, token_connection_choices
 
 FIELD_PREFIX = "field_"
@@ -257,3 +258,19 @@ class WebhookForm(forms.Form):
         label="Webhook URL", required=False, max_length=200, assume_scheme="https",
         help_text="We POST a signed JSON message here when a connection breaks or recovers.",
     )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254, help_text=_("The invitation link is mailed here; it works once."))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.OPERATOR)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class InvitationSignupForm(UserCreationForm):
+    """A new account for the person accepting an invitation, with the password they choose."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)

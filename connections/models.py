@@ -64,6 +64,11 @@ class EventKind(models.TextChoices):
     WEBHOOK_UPDATED = "webhook_updated", _("Webhook saved")
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", _("Webhook signing secret rotated")
     WEBHOOK_REMOVED = "webhook_removed", _("Webhook removed")
+    MEMBER_INVITED = "member_invited", _("Member invited")
+    INVITATION_CANCELLED = "invitation_cancelled", _("Invitation cancelled")
+    MEMBER_JOINED = "member_joined", _("Member joined")
+    MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
+    MEMBER_REMOVED = "member_removed", _("Member removed")
 
 
 class Tenant(models.Model):
@@ -109,6 +114,43 @@ class Member(models.Model):
     @property
     def can_create(self) -> bool:
         return self.role in (Role.ADMIN, Role.OPERATOR)
+
+
+class Invitation(models.Model):
+    """An invitation to join a tenant: a single-use link mailed to one address, valid a while.
+
+    Only the SHA-256 hash of the link's token is stored; accepting it creates the user (or adds
+    the membership to the signed-in one) and marks it accepted, so it never works twice.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.tenant}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.cancelled_at is None and self.expires_at > timezone.now()
 
 
 class TokenScope(models.TextChoices):

@@ -1,12 +1,16 @@
 from django.urls import path
 
-from .views import tenant
+from .views import members, tenant
 
 app_name = "tenants"
 
 urlpatterns = [
     path("switch/", tenant.tenant_switch, name="switch"),
-    path("members/", tenant.member_list, name="members"),
+    path("members/", members.member_list, name="members"),
+    path("members/<int:pk>/role/", members.member_role, name="member_role"),
+    path("members/<int:pk>/remove/", members.member_remove_view, name="member_remove"),
+    path("invitations/<int:pk>/cancel/", members.invitation_cancel_view, name="invitation_cancel"),
+    path("invitations/accept/<str:token>/", members.invitation_accept_view, name="invitation_accept"),
     path("tokens/", tenant.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tenant.token_revoke, name="token_revoke"),
     path("settings/", tenant.tenant_settings, name="settings"),

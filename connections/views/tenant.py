@@ -1,4 +1,4 @@
-"""Tenant pages: switch company, members, API tokens, settings (webhook)."""
+"""Tenant pages: switch company, API tokens, settings (webhook); members are in members.py."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,17 +41,6 @@ def tenant_switch(request):
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         target = "connections:list"
     return redirect(target)
-
-
-@tenant_required()
-def member_list(request):
-    """List the current company's members; admins also see their roles."""
-    members = (
-        Member.objects.filter(tenant=request.tenant)
-        .select_related("user")
-        .order_by("user__username")
-    )
-    return render(request, "tenants/members.html", {"members": members, "roles": Role})
 
 
 @never_cache

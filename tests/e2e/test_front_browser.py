@@ -24,8 +24,10 @@ from connections.models import (
     ConnectionStatus,
     GlobalConnection,
     HealthCheck,
+    Role,
     UiPreference,
 )
+from connections.services.members import invitation_create
 from connections.services.tokens import api_token_create
 from tests.e2e.conftest import PASSWORD, login, screenshot
 from vault.services import secret_seal
@@ -46,7 +48,7 @@ def catalog(sandbox):
 
 
 @pytest.fixture
-def world(catalog, admin_member, live_server):
+def world(catalog, admin_member, live_server, make_member):
     """Return the URLs of every main page, with a real sandbox connection and a global one."""
     tenant = admin_member.tenant
     sandbox_app = App.objects.get(slug="sandbox-api-key")
@@ -80,6 +82,11 @@ def world(catalog, admin_member, live_server):
         last_checked_at=timezone.now(),
     )
     api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
+    teammate = make_member(tenant, Role.OPERATOR, username="teammate.with.a.long.username")
+    _invitation, invitation_token = invitation_create(
+        tenant=tenant, email="someone.invited.with.a.long.address@example-company.test",
+        role=Role.VIEWER, actor=admin_member.user,
+    )
     failed = Attempt.all_objects.create(
         tenant=tenant,
         app=App.objects.get(slug="sandbox-oauth2"),
@@ -101,6 +108,8 @@ def world(catalog, admin_member, live_server):
             "catalog": "/catalog/",
             "app": "/catalog/stripe/",
             "members": "/tenants/members/",
+            "member-remove": f"/tenants/members/{teammate.pk}/remove/",
+            "invitation": f"/tenants/invitations/accept/{invitation_token}/",
             "tokens": "/tenants/tokens/",
             "settings": "/tenants/settings/",
             "global-connection": global_connection.get_absolute_url(),
