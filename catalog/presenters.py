@@ -23,3 +23,20 @@ def setup_step_items(text: str) -> list:
         mark_safe(INLINE_CODE.sub(r'<span class="code">\1</span>', escape(item)))  # noqa: S308
         for item in items
     ]
+
+
+def setup_steps_for(app, *, staff: bool, configured: bool = True) -> list:
+    """Return the setup steps a person may act on.
+
+    An OAuth app's steps register the platform's client at the provider and in the Django admin,
+    which only platform administrators (staff) can do; everyone else just links an account.
+    """
+    if staff or not app.needs_oauth_client:
+        return setup_step_items(app.setup_steps)
+    if not configured:
+        return [escape(f"{app.name} needs its OAuth client registered first: ask for it as shown on this page.")]
+    return [
+        escape("Click “Link an account”."),
+        escape(f"Sign in at {app.name} and allow access to the scopes listed on this page."),
+        escape("You come back here with a tested connection."),
+    ]

@@ -69,6 +69,7 @@ class EventKind(models.TextChoices):
     MEMBER_JOINED = "member_joined", _("Member joined")
     MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
     MEMBER_REMOVED = "member_removed", _("Member removed")
+    SETUP_REQUESTED = "setup_requested", _("App setup requested")
 
 
 class Tenant(models.Model):
@@ -151,6 +152,37 @@ class Invitation(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.cancelled_at is None and self.expires_at > timezone.now()
+
+
+class SetupRequest(models.Model):
+    """A member's request to set up an app that is not configured, told by email and listed.
+
+    An operator's request goes to the tenant's admins (email and an item on their dashboard);
+    a tenant admin's goes to the platform administrators (Django staff, by email).
+    """
+
+    class Audience(models.TextChoices):
+        ADMINS = "admins", _("Company admins")
+        STAFF = "staff", _("Platform administrators")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="setup_requests")
+    app = models.ForeignKey("catalog.App", on_delete=models.CASCADE, related_name="+")
+    audience = models.CharField(_("told"), max_length=8, choices=Audience.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("setup request")
+        verbose_name_plural = _("setup requests")
+
+    def __str__(self):
+        return f"Set up {self.app} for {self.tenant}"
 
 
 class TokenScope(models.TextChoices):

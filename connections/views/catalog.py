@@ -8,17 +8,21 @@ of connections.
 
 from urllib.parse import urlencode
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
 from catalog.forms import CatalogFilterForm
 from catalog.models import AuthMode, Category
-from catalog.presenters import setup_step_items
+from catalog.presenters import setup_steps_for
 
 from .. import selectors
+from ..models import Role, SetupRequest
 from ..permissions import CREATORS, tenant_required
+from ..services.setup_requests import setup_request_dismiss, setup_request_for, setup_request_send
 
 
 def _grid_context(request, *, picker: bool) -> dict:
@@ -87,7 +91,7 @@ def app_detail(request, slug):
     can_create = bool(membership and membership.can_create)
     context = {
         "app": app,
-        "steps": setup_step_items(app.setup_steps),
+        "steps": setup_steps_for(app, staff=request.user.is_staff, configured=configured),
         "configured": configured,
         "can_create": can_create,
         "can_link": configured and can_create,
@@ -96,5 +100,40 @@ def app_detail(request, slug):
         "scopes": (app.spec.get("oauth2") or {}).get("scopes") or [],
         "optional_scopes": (app.spec.get("oauth2") or {}).get("optional_scopes") or [],
         "fields": app.spec.get("fields") or [],
+        "setup_request": None if configured else setup_request_for(member=request.membership, app=app),
     }
     return render(request, "catalog/detail.html", context)
+
+
+@require_POST
+@tenant_required(*CREATORS)
+def app_ask_setup(request, slug):
+    """Ask for an unconfigured app: operators ask the company's admins, admins the platform's."""
+    app = selectors.app_get_for_tenant(slug=slug, tenant=request.tenant)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = app.get_absolute_url()
+    if catalog_selectors.app_is_configured(app):
+        messages.info(request, f"{app.name} is set up: you can link an account now.")
+        return redirect(target)
+    setup, told = setup_request_send(member=request.membership, app=app)
+    who = "The platform administrators" if setup.audience == SetupRequest.Audience.STAFF else f"The admins of {request.tenant.name}"
+    if told:
+        messages.success(request, f"{who} were asked to set up {app.name}. You can link an account once it is done.")
+    else:
+        messages.info(request, f"{who} were already asked to set up {app.name}.")
+    return redirect(target)
+
+
+
+@require_POST
+@tenant_required(Role.ADMIN)
+def setup_request_dismiss_view(request, pk):
+    """Take an operator's setup request off the admins' dashboard."""
+    setup = get_object_or_404(
+        SetupRequest.objects.for_tenant(request.tenant).select_related("app"),
+        pk=pk, audience=SetupRequest.Audience.ADMINS,
+    )
+    setup_request_dismiss(request=setup, actor=request.user)
+    messages.success(request, f"The request to set up {setup.app.name} was dismissed.")
+    return redirect("connections:list")

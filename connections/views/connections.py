@@ -26,6 +26,7 @@ from ..forms import HISTORY, ConnectionFilterForm, RenameForm, RevokeForm
 from ..models import Connection, ConnectionStatus, Usage
 from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_required
 from ..presenters import check_result_message, decorate_events, failure_context
+from ..services.setup_requests import setup_requests_for_admins
 from ..services import connections as connection_services
 from ..services import health as health_services
 
@@ -71,6 +72,7 @@ def connection_list(request):
             "history": status == HISTORY,
             "query_string": query.urlencode(),
             "can_create": request.membership.can_create,
+            "setup_requests": setup_requests_for_admins(tenant=tenant) if request.membership.is_admin else [],
         },
     )
 

@@ -28,6 +28,7 @@ from connections.models import (
     UiPreference,
 )
 from connections.services.members import invitation_create
+from connections.services.setup_requests import setup_request_send
 from connections.services.tokens import api_token_create
 from tests.e2e.conftest import PASSWORD, login, screenshot
 from vault.services import secret_seal
@@ -83,6 +84,7 @@ def world(catalog, admin_member, live_server, make_member):
     )
     api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
     teammate = make_member(tenant, Role.OPERATOR, username="teammate.with.a.long.username")
+    setup_request_send(member=teammate, app=App.objects.get(slug="hubspot"))  # on the dashboard
     _invitation, invitation_token = invitation_create(
         tenant=tenant, email="someone.invited.with.a.long.address@example-company.test",
         role=Role.VIEWER, actor=admin_member.user,
@@ -107,6 +109,7 @@ def world(catalog, admin_member, live_server, make_member):
             "window-custom": "/connections/new/custom-rest-api/",
             "catalog": "/catalog/",
             "app": "/catalog/stripe/",
+            "app-unconfigured": "/catalog/slack/",
             "members": "/tenants/members/",
             "member-remove": f"/tenants/members/{teammate.pk}/remove/",
             "invitation": f"/tenants/invitations/accept/{invitation_token}/",

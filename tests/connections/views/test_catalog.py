@@ -103,12 +103,12 @@ def test_oauth_app_page_disabled_until_configured(client_for, admin_member, apps
     settings.BASE_URL = "https://connect.example.com"
     c = client_for(admin_member)
     html = c.get(reverse("catalog:app", args=["slack"])).content.decode()
-    assert "Not configured" in html and "disabled" in html
+    assert "Slack is not configured yet" in html and "disabled" in html
     assert reverse("connections:create", args=["slack"]) not in html
     assert "https://connect.example.com/connections/callback/slack/" in html
     oauth_client_set(app=apps["slack"], client_id="id", client_secret="s")
     html = c.get(reverse("catalog:app", args=["slack"])).content.decode()
-    assert "Not configured" not in html
+    assert "not configured yet" not in html
     assert f'href="{reverse("connections:create", args=["slack"])}"' in html
 
 
