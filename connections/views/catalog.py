@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import selectors as catalog_selectors
 from catalog.forms import CatalogFilterForm
 from catalog.models import AuthMode, Category
-from catalog.presenters import setup_steps_for
+from catalog.presenters import catalog_sections, setup_steps_for
 
 from .. import selectors
 from ..models import Role, SetupRequest
@@ -53,7 +53,9 @@ def _grid_context(request, *, picker: bool) -> dict:
         else:
             app.card_url = app.get_absolute_url()
     membership = request.membership
+    filtered = any(filters.values())
     return {
+        "sections": catalog_sections(apps, filtered=filtered),
         "form": form,
         "filters": filters,
         "apps": apps,
@@ -61,7 +63,7 @@ def _grid_context(request, *, picker: bool) -> dict:
         "all_count": sum(counts.values()),
         "unconfigured_count": sum(1 for app in apps if not app.configured),
         "all_url": chip_url(""),
-        "filtered": any(filters.values()),
+        "filtered": filtered,
         "auth_modes": AuthMode.choices,
         "picker": picker,
         "is_admin": bool(membership and membership.is_admin) or request.user.is_staff,
@@ -72,14 +74,22 @@ def _grid_context(request, *, picker: bool) -> dict:
 @require_GET
 @tenant_required()
 def app_list(request):
-    return render(request, "catalog/list.html", _grid_context(request, picker=False))
+    """The catalog: every app the company can link, grouped, filtered as the person types."""
+    return _render_grid(request, "catalog/list.html", picker=False)
+
+
+def _render_grid(request, template, *, picker):
+    # ?partial=1 is static/js/app.js asking for the results alone while someone types.
+    if request.GET.get("partial") == "1":
+        template = "catalog/_results.html"
+    return render(request, template, _grid_context(request, picker=picker))
 
 
 @require_GET
 @tenant_required(*CREATORS)
 def connection_new(request):
     """The "+ New Connection" picker: the catalog grid, cards open the connection window."""
-    return render(request, "catalog/picker.html", _grid_context(request, picker=True))
+    return _render_grid(request, "catalog/picker.html", picker=True)
 
 
 @require_GET

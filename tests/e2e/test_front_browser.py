@@ -108,6 +108,7 @@ def world(catalog, admin_member, live_server, make_member):
             "window": "/connections/new/sandbox-api-key/",
             "window-custom": "/connections/new/custom-rest-api/",
             "catalog": "/catalog/",
+            "picker": "/connections/new/",
             "app": "/catalog/stripe/",
             "app-unconfigured": "/catalog/slack/",
             "members": "/tenants/members/",
