@@ -70,6 +70,7 @@ class EventKind(models.TextChoices):
     MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
     MEMBER_REMOVED = "member_removed", _("Member removed")
     SETUP_REQUESTED = "setup_requested", _("App setup requested")
+    CONNECTION_REMOVED = "connection_removed", _("Revoked connection removed from the history")
 
 
 class Tenant(models.Model):

@@ -74,6 +74,14 @@ def world(catalog, admin_member, live_server, make_member):
         last_error_code="connection_expired",
         created_by=admin_member.user,
     )
+    revoked = Connection.all_objects.create(
+        tenant=tenant,
+        app=stripe,
+        name="Old payouts",
+        status=ConnectionStatus.REVOKED,
+        revoked_at=timezone.now(),
+        created_by=admin_member.user,
+    )
     global_connection = GlobalConnection.objects.create(
         app=App.objects.get(slug="github"),
         name="Open-source org",
@@ -105,6 +113,8 @@ def world(catalog, admin_member, live_server, make_member):
         "pages": {
             "connections": "/connections/",
             "connection": connection.get_absolute_url(),
+            "connection-revoked": revoked.get_absolute_url(),
+            "connection-remove": f"/connections/{revoked.pk}/remove/",
             "window": "/connections/new/sandbox-api-key/",
             "window-custom": "/connections/new/custom-rest-api/",
             "catalog": "/catalog/",
