@@ -71,6 +71,7 @@ class EventKind(models.TextChoices):
     MEMBER_REMOVED = "member_removed", _("Member removed")
     SETUP_REQUESTED = "setup_requested", _("App setup requested")
     CONNECTION_REMOVED = "connection_removed", _("Revoked connection removed from the history")
+    ALERT_RECIPIENTS_UPDATED = "alert_recipients_updated", _("Alert recipients changed")
 
 
 class Tenant(models.Model):
@@ -99,6 +100,8 @@ class Member(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="members")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    # Status alerts by email: None follows the default (admins are told), True/False is chosen.
+    alerts = models.BooleanField(_("gets alerts"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -116,6 +119,25 @@ class Member(models.Model):
     @property
     def can_create(self) -> bool:
         return self.role in (Role.ADMIN, Role.OPERATOR)
+
+    @property
+    def gets_alerts(self) -> bool:
+        return self.is_admin if self.alerts is None else self.alerts
+
+
+class AlertSettings(models.Model):
+    """Who else a tenant's status alerts are mailed to, beside its members (Member.alerts)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="alert_settings")
+    extra_emails = models.JSONField(_("extra addresses"), default=list, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("alert settings")
+        verbose_name_plural = _("alert settings")
+
+    def __str__(self):
+        return f"Alert settings of {self.tenant}"
 
 
 class Invitation(models.Model):

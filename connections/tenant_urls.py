@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import members, tenant
+from .views import alert_settings, members, tenant
 
 app_name = "tenants"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("tokens/", tenant.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tenant.token_revoke, name="token_revoke"),
     path("settings/", tenant.tenant_settings, name="settings"),
+    path("settings/alerts/", alert_settings.alert_recipients_save, name="alert_recipients"),
 ]

@@ -185,5 +185,5 @@ def test_members_page_queries_do_not_grow_with_members(client_for, admin_member,
         make_member(admin_member.tenant, Role.VIEWER, username=f"viewer-{n}")
         invitation_create(tenant=admin_member.tenant, email=f"p{n}@example.com", role="viewer", actor=admin_member.user)
     client = client_for(admin_member)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(10):
         assert client.get(reverse("tenants:members")).status_code == 200
