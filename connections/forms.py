@@ -253,13 +253,6 @@ class TokenCreateForm(forms.Form):
         }
 
 
-class WebhookForm(forms.Form):
-    webhook_url = forms.URLField(
-        label="Webhook URL", required=False, max_length=200, assume_scheme="https",
-        help_text="We POST a signed JSON message here when a connection breaks or recovers.",
-    )
-
-
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email"), max_length=254, help_text=_("The invitation link is mailed here; it works once."))
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.OPERATOR)
@@ -310,3 +303,10 @@ class AlertRecipientsForm(forms.Form):
         if len(emails) > MAX_EXTRA_ALERT_EMAILS:
             raise forms.ValidationError(_("At most %(n)d extra addresses.") % {"n": MAX_EXTRA_ALERT_EMAILS})
         return list(dict.fromkeys(emails))
+
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.URLField(
+        label="Webhook URL", required=False, max_length=200, assume_scheme="https",
+        help_text="We POST a signed JSON message here when a connection breaks or recovers.",
+    )

@@ -1,4 +1,4 @@
-"""Tenant pages: switch company, API tokens, settings (webhook); members are in members.py."""
+"""Tenant pages: switch company, members, API tokens, settings (webhook)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
