@@ -187,3 +187,12 @@ def test_members_page_queries_do_not_grow_with_members(client_for, admin_member,
     client = client_for(admin_member)
     with django_assert_max_num_queries(10):
         assert client.get(reverse("tenants:members")).status_code == 200
+
+
+def test_signing_in_from_the_invitation_comes_back_to_it(client, admin_member, outsider_member):
+    _invitation, token = invitation_create(tenant=admin_member.tenant, email="o@example.com", role="operator", actor=admin_member.user)
+    link = reverse("tenants:invitation_accept", args=[token])
+    html = client.get(link).content.decode()
+    assert f'href="{reverse("login")}?next={link}"' in html
+    response = client.post(reverse("login"), {"username": outsider_member.user.username, "password": "pw-for-tests-only", "next": link})
+    assert response.status_code == 302 and response["Location"] == link
