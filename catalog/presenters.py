@@ -36,7 +36,7 @@ def setup_steps_for(app, *, staff: bool, configured: bool = True) -> list:
     if staff or not app.needs_oauth_client:
         return setup_step_items(app.setup_steps)
     if not configured:
-        return [escape(f"{app.name} needs its OAuth client registered first: ask for it as shown on this page.")]
+        return [escape(f"{app.name} needs its OAuth client registered first: ask for it on this page.")]
     return [
         escape("Click “Link an account”."),
         escape(f"Sign in at {app.name} and allow access to the scopes listed on this page."),

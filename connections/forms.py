@@ -254,7 +254,9 @@ class TokenCreateForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), max_length=254, help_text=_("The invitation link is mailed here; it works once."))
+    email = forms.EmailField(
+        label=_("Email"), max_length=254, help_text=_("The invitation link is mailed here; it works once.")
+    )
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.OPERATOR)
 
 
@@ -275,9 +277,14 @@ MAX_EXTRA_ALERT_EMAILS = 20
 class AlertRecipientsForm(forms.Form):
     """Who gets status alerts: members (ticked) and extra addresses, one per line or comma."""
 
-    members = forms.MultipleChoiceField(label=_("Members told"), required=False, widget=forms.CheckboxSelectMultiple)
+    members = forms.MultipleChoiceField(
+        label=_("Members told"), required=False, widget=forms.CheckboxSelectMultiple
+    )
     extra_emails = forms.CharField(
-        label=_("Extra addresses"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Extra addresses"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("One per line (or separated by commas), e.g. a team list or an on-call address."),
     )
 

@@ -55,7 +55,9 @@ def recipients(connection) -> list[str]:
     if isinstance(connection, GlobalConnection):
         users = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
         return sorted(set(users.values_list("email", flat=True)))
-    members = Member.objects.filter(tenant_id=connection.tenant_id, user__is_active=True).exclude(user__email="")
+    members = Member.objects.filter(tenant_id=connection.tenant_id, user__is_active=True).exclude(
+        user__email=""
+    )
     emails = {
         member.user.email
         for member in members.select_related("user")
@@ -118,7 +120,8 @@ def alert_previews(*, tenant: Tenant) -> list[dict]:
             status=new, last_error_code=code,
         )
         subject, body = _email(example, old_status=old, new_status=new)
-        previews.append({"key": key, "label": ConnectionStatus(new).label if key != "recovered" else "Recovered", "subject": subject, "body": body})
+        label = "Recovered" if key == "recovered" else ConnectionStatus(new).label
+        previews.append({"key": key, "label": label, "subject": subject, "body": body})
     return previews
 
 

@@ -112,14 +112,18 @@ def invitation_for_token(token: str) -> Invitation | None:
 
 @sensitive_variables("password")
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user=None, username: str = "", password: str = "") -> Member:
+def invitation_accept(
+    *, invitation: Invitation, user=None, username: str = "", password: str = ""
+) -> Member:
     """Accept a pending invitation for the signed-in user, or for a new user made here."""
     locked = Invitation.all_objects.select_for_update().get(pk=invitation.pk)
     if not locked.is_pending:
         raise MemberError("This invitation was already used, cancelled, or has expired.")
     created = user is None
     if created:
-        user = get_user_model().objects.create_user(username=username, email=locked.email, password=password)
+        user = get_user_model().objects.create_user(
+            username=username, email=locked.email, password=password
+        )
     elif Member.objects.filter(tenant_id=locked.tenant_id, user=user).exists():
         raise MemberError(f"You are already a member of {locked.tenant.name}.")
     member = Member.objects.create(user=user, tenant_id=locked.tenant_id, role=locked.role)
@@ -130,17 +134,31 @@ def invitation_accept(*, invitation: Invitation, user=None, username: str = "", 
         kind=EventKind.MEMBER_JOINED,
         tenant=locked.tenant,
         actor=user,
-        detail={"email": locked.email, "username": user.get_username(), "role": locked.role, "new_user": created},
+        detail={
+            "email": locked.email,
+            "username": user.get_username(),
+            "role": locked.role,
+            "new_user": created,
+        },
     )
     return member
 
 
+def _locked(member: Member) -> Member:
+    # Lock the tenant row first: two admins demoting each other at once are serialized, and
+    # the second one sees that the first is no longer an admin.
+    Tenant.objects.select_for_update().get(pk=member.tenant_id)
+    return Member.objects.select_related("user", "tenant").get(pk=member.pk)
+
+
 def _other_admins(member: Member) -> bool:
-    return (
-        Member.objects.select_for_update()
-        .filter(tenant_id=member.tenant_id, role=Role.ADMIN)
-        .exclude(pk=member.pk)
-        .exists()
+    return Member.objects.filter(tenant_id=member.tenant_id, role=Role.ADMIN).exclude(pk=member.pk).exists()
+
+
+def _last_admin_error(member: Member) -> MemberError:
+    return MemberError(
+        f"{member.user.get_username()} is the last admin of {member.tenant.name}: "
+        "make someone else admin first."
     )
 
 
@@ -148,11 +166,11 @@ def _other_admins(member: Member) -> bool:
 def member_role_change(*, member: Member, role: str, actor) -> Member:
     """Give a member another role; the last admin keeps theirs."""
     role = Role(role)
-    member = Member.objects.select_for_update().select_related("user", "tenant").get(pk=member.pk)
+    member = _locked(member)
     if member.role == role:
         return member
     if member.role == Role.ADMIN and not _other_admins(member):
-        raise MemberError(f"{member.user.get_username()} is the last admin of {member.tenant.name}: make someone else admin first.")
+        raise _last_admin_error(member)
     old = member.role
     member.role = role
     member.save(update_fields=["role"])
@@ -168,9 +186,9 @@ def member_role_change(*, member: Member, role: str, actor) -> Member:
 @transaction.atomic
 def member_remove(*, member: Member, actor) -> None:
     """Remove a member from the tenant (the user account stays); never the last admin."""
-    member = Member.objects.select_for_update().select_related("user", "tenant").get(pk=member.pk)
+    member = _locked(member)
     if member.role == Role.ADMIN and not _other_admins(member):
-        raise MemberError(f"{member.user.get_username()} is the last admin of {member.tenant.name}: make someone else admin first.")
+        raise _last_admin_error(member)
     detail = {"username": member.user.get_username(), "role": member.role}
     tenant = member.tenant
     member.delete()

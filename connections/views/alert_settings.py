@@ -39,7 +39,8 @@ def alert_recipients_save(request):
     members = list(Member.objects.filter(tenant=request.tenant).select_related("user"))
     form = AlertRecipientsForm(request.POST, members=members)
     if not form.is_valid():
-        return render(request, "tenants/alert_recipients.html", alert_panel_context(request, form), status=400)
+        context = alert_panel_context(request, form)
+        return render(request, "tenants/alert_recipients.html", context, status=400)
     alert_recipients_set(
         tenant=request.tenant,
         member_ids=form.cleaned_data["members"],

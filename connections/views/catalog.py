@@ -121,15 +121,23 @@ def app_ask_setup(request, slug):
     """Ask for an unconfigured app: operators ask the company's admins, admins the platform's."""
     app = selectors.app_get_for_tenant(slug=slug, tenant=request.tenant)
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    if not safe:
         target = app.get_absolute_url()
     if catalog_selectors.app_is_configured(app):
         messages.info(request, f"{app.name} is set up: you can link an account now.")
         return redirect(target)
     setup, told = setup_request_send(member=request.membership, app=app)
-    who = "The platform administrators" if setup.audience == SetupRequest.Audience.STAFF else f"The admins of {request.tenant.name}"
+    if setup.audience == SetupRequest.Audience.STAFF:
+        who = "The platform administrators"
+    else:
+        who = f"The admins of {request.tenant.name}"
     if told:
-        messages.success(request, f"{who} were asked to set up {app.name}. You can link an account once it is done.")
+        messages.success(
+            request, f"{who} were asked to set up {app.name}. You can link an account once it is done."
+        )
     else:
         messages.info(request, f"{who} were already asked to set up {app.name}.")
     return redirect(target)

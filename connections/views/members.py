@@ -32,6 +32,10 @@ MEMBER_EVENTS = (
 )
 
 
+def _members(request):
+    return Member.objects.filter(tenant=request.tenant).select_related("user")
+
+
 def _admin_only(request):
     if not request.membership.is_admin:
         raise PermissionDenied("Only company admins manage members.")
@@ -87,7 +91,7 @@ def member_list(request):
 @require_POST
 def member_role(request, pk):
     """Change a member's role (admins only; never the last admin's)."""
-    member = get_object_or_404(Member.objects.filter(tenant=request.tenant).select_related("user"), pk=pk)
+    member = get_object_or_404(_members(request), pk=pk)
     _admin_only(request)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -98,7 +102,8 @@ def member_role(request, pk):
     except MemberError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"{member.user.get_username()} is now {member.get_role_display().lower()}.")
+        role = member.get_role_display().lower()
+        messages.success(request, f"{member.user.get_username()} is now {role}.")
     return redirect("tenants:members")
 
 
@@ -106,7 +111,7 @@ def member_role(request, pk):
 @require_http_methods(["GET", "POST"])
 def member_remove_view(request, pk):
     """Confirm, then remove a member from the company (admins only; never the last admin)."""
-    member = get_object_or_404(Member.objects.filter(tenant=request.tenant).select_related("user"), pk=pk)
+    member = get_object_or_404(_members(request), pk=pk)
     _admin_only(request)
     if request.method == "POST":
         try:
@@ -114,14 +119,17 @@ def member_remove_view(request, pk):
         except MemberError as error:
             messages.error(request, str(error))
             return redirect("tenants:members")
-        messages.success(request, f"{member.user.get_username()} was removed from {request.tenant.name}.")
+        who = member.user.get_username()
+        messages.success(request, f"{who} was removed from {request.tenant.name}.")
         if member.user_id == request.user.pk:
             request.session.pop(SESSION_KEY, None)
             return redirect("connections:list")
         return redirect("tenants:members")
     is_last_admin = (
         member.role == Role.ADMIN
-        and not Member.objects.filter(tenant=request.tenant, role=Role.ADMIN).exclude(pk=member.pk).exists()
+        and not Member.objects.filter(tenant=request.tenant, role=Role.ADMIN)
+        .exclude(pk=member.pk)
+        .exists()
     )
     return render(request, "tenants/member_remove.html", {"member": member, "is_last_admin": is_last_admin})
 
@@ -133,7 +141,9 @@ def invitation_cancel_view(request, pk):
     invitation = get_object_or_404(Invitation.objects.for_tenant(request.tenant), pk=pk)
     _admin_only(request)
     invitation_cancel(invitation=invitation, actor=request.user)
-    messages.success(request, f"The invitation of {invitation.email} was cancelled; its link no longer works.")
+    messages.success(
+        request, f"The invitation of {invitation.email} was cancelled; its link no longer works."
+    )
     return redirect("tenants:members")
 
 
@@ -147,7 +157,10 @@ def invitation_accept_view(request, token):
     if invitation is None:
         return render(request, "tenants/invitation_invalid.html", {"reason": "unknown"}, status=404)
     if not invitation.is_pending:
-        reason = "accepted" if invitation.accepted_at else "cancelled" if invitation.cancelled_at else "expired"
+        if invitation.accepted_at:
+            reason = "accepted"
+        else:
+            reason = "cancelled" if invitation.cancelled_at else "expired"
         return render(request, "tenants/invitation_invalid.html", {"reason": reason}, status=410)
     signed_in = request.user.is_authenticated
     form = None if signed_in else InvitationSignupForm()
@@ -159,7 +172,8 @@ def invitation_accept_view(request, token):
                 messages.error(request, str(error))
                 return redirect("connections:list")
             request.session[SESSION_KEY] = member.tenant_id
-            messages.success(request, f"Welcome to {member.tenant.name}: you joined as {member.get_role_display().lower()}.")
+            role = member.get_role_display().lower()
+            messages.success(request, f"Welcome to {member.tenant.name}: you joined as {role}.")
             return redirect("connections:list")
         form = InvitationSignupForm(request.POST)
         if form.is_valid():
@@ -170,7 +184,8 @@ def invitation_accept_view(request, token):
                     password=form.cleaned_data["password1"],
                 )
             except MemberError as error:
-                return render(request, "tenants/invitation_invalid.html", {"reason": "accepted", "message": str(error)}, status=410)
+                context = {"reason": "accepted", "message": str(error)}
+                return render(request, "tenants/invitation_invalid.html", context, status=410)
             messages.success(
                 request,
                 f"Your account “{form.cleaned_data['username']}” was created and joined "

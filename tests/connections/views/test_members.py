@@ -196,3 +196,36 @@ def test_signing_in_from_the_invitation_comes_back_to_it(client, admin_member, o
     assert f'href="{reverse("login")}?next={link}"' in html
     response = client.post(reverse("login"), {"username": outsider_member.user.username, "password": "pw-for-tests-only", "next": link})
     assert response.status_code == 302 and response["Location"] == link
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(tenant, make_member):
+    import threading  # only this test races
+
+    from django.db import connection as db_connection
+
+    first = make_member(tenant, Role.ADMIN, username="first-admin")
+    second = make_member(tenant, Role.ADMIN, username="second-admin")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def demote(member, actor):
+        try:
+            barrier.wait()
+            member_role_change(member=member, role=Role.OPERATOR, actor=actor.user)
+            outcomes.append("demoted")
+        except MemberError:
+            outcomes.append("refused")
+        finally:
+            db_connection.close()
+
+    threads = [
+        threading.Thread(target=demote, args=(first, second)),
+        threading.Thread(target=demote, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["demoted", "refused"]
+    assert Member.objects.filter(tenant=tenant, role=Role.ADMIN).count() == 1
