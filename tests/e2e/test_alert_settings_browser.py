@@ -26,6 +26,9 @@ def test_admin_chooses_alert_recipients_and_reads_a_preview(browser_page, live_s
     expect(page.get_by_label("Extra addresses")).to_have_value("oncall@acme.test\nnope")  # nothing lost
     serious = [v["id"] for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size({"width": 1280, "height": 860})
     page.get_by_label("Extra addresses").fill("oncall@acme.test")
     page.get_by_role("button", name="Save alert recipients").click()
     expect(page.locator(".messages")).to_contain_text("Alert recipients saved.")

@@ -90,7 +90,7 @@ def world(catalog, admin_member, live_server, make_member):
         source_tenant=tenant,
         last_checked_at=timezone.now(),
     )
-    api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
+    token, _plaintext = api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
     teammate = make_member(tenant, Role.OPERATOR, username="teammate.with.a.long.username")
     setup_request_send(member=teammate, app=App.objects.get(slug="hubspot"))  # on the dashboard
     _invitation, invitation_token = invitation_create(
@@ -117,6 +117,7 @@ def world(catalog, admin_member, live_server, make_member):
             "connection-remove": f"/connections/{revoked.pk}/remove/",
             "window": "/connections/new/sandbox-api-key/",
             "window-custom": "/connections/new/custom-rest-api/",
+            "window-unconfigured": "/connections/new/slack/",
             "catalog": "/catalog/",
             "picker": "/connections/new/",
             "app": "/catalog/stripe/",
@@ -124,7 +125,9 @@ def world(catalog, admin_member, live_server, make_member):
             "members": "/tenants/members/",
             "member-remove": f"/tenants/members/{teammate.pk}/remove/",
             "invitation": f"/tenants/invitations/accept/{invitation_token}/",
+            "invitation-invalid": "/tenants/invitations/accept/no-such-link/",
             "tokens": "/tenants/tokens/",
+            "token-revoke": f"/tenants/tokens/{token.pk}/revoke/",
             "settings": "/tenants/settings/",
             "global-connection": global_connection.get_absolute_url(),
         },
