@@ -81,16 +81,16 @@ TONES = {
     EventKind.STATUS_CHANGED: "warn",
     EventKind.ROTATION_DUE: "warn",
     EventKind.PUBLICATION_REJECTED: "warn",
-    EventKind.MEMBER_JOINED: "ok",
-    EventKind.MEMBER_REMOVED: "warn",
 }
+SUMMARY_KEYS = ("account", "previous_account", "scopes", "error_code", "message", "reason", "consumer")
+STATUS_LABELS = dict(ConnectionStatus.choices)
+# The company's member Events (services/members.py), summarised as "who · role".
 MEMBER_KINDS = (
     EventKind.MEMBER_INVITED, EventKind.INVITATION_CANCELLED, EventKind.MEMBER_JOINED,
     EventKind.MEMBER_ROLE_CHANGED, EventKind.MEMBER_REMOVED,
 )
 ROLE_LABELS = {"admin": "Admin", "operator": "Operator", "viewer": "Viewer"}
-SUMMARY_KEYS = ("account", "previous_account", "scopes", "error_code", "message", "reason", "consumer")
-STATUS_LABELS = dict(ConnectionStatus.choices)
+TONES.update({EventKind.MEMBER_JOINED: "ok", EventKind.MEMBER_REMOVED: "warn"})
 
 
 def event_label(kind: str) -> str:
