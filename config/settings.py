@@ -216,6 +216,8 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 REFRESH_WINDOW = env.int("REFRESH_WINDOW", default=600)
 CHECK_INTERVAL = env.int("CHECK_INTERVAL", default=3600)
 ATTEMPT_LIFETIME = env.int("ATTEMPT_LIFETIME", default=600)
+# Seconds an invitation link to join a company stays valid (seven days).
+INVITATION_LIFETIME = env.int("INVITATION_LIFETIME", default=7 * 24 * 3600)
 ROTATION_PERIOD_DAYS = env.int("ROTATION_PERIOD_DAYS", default=90)
 FAILURE_THRESHOLD = env.int("FAILURE_THRESHOLD", default=3)
 CHECKS_PER_APP = env.int("CHECKS_PER_APP", default=4)

@@ -8,5 +8,7 @@ app_name = "catalog"
 
 urlpatterns = [
     path("", catalog.app_list, name="list"),
+    path("setup-requests/<int:pk>/dismiss/", catalog.setup_request_dismiss_view, name="setup_request_dismiss"),
     path("<slug:slug>/", catalog.app_detail, name="app"),
+    path("<slug:slug>/ask-setup/", catalog.app_ask_setup, name="ask_setup"),
 ]

@@ -4,12 +4,13 @@ publication request, API tokens and the tenant's webhook."""
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import outbound
 from .auth import mode_for
-from .models import Connection, ConnectionStatus, GlobalConnection, TokenScope
+from .models import Connection, ConnectionStatus, GlobalConnection, Role, TokenScope
 from .selectors import connection_name_taken, token_connection_choices
 
 FIELD_PREFIX = "field_"
@@ -251,6 +252,65 @@ class TokenCreateForm(forms.Form):
             "connections": chosen[0] if restricted else None,
             "global_connections": chosen[1] if restricted else None,
         }
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"), max_length=254, help_text=_("The invitation link is mailed here; it works once.")
+    )
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.OPERATOR)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class InvitationSignupForm(UserCreationForm):
+    """A new account for the person accepting an invitation, with the password they choose."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
+
+
+MAX_EXTRA_ALERT_EMAILS = 20
+
+
+class AlertRecipientsForm(forms.Form):
+    """Who gets status alerts: members (ticked) and extra addresses, one per line or comma."""
+
+    members = forms.MultipleChoiceField(
+        label=_("Members told"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    extra_emails = forms.CharField(
+        label=_("Extra addresses"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One per line (or separated by commas), e.g. a team list or an on-call address."),
+    )
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].choices = [(str(m.pk), m.user.get_username()) for m in members]
+
+    def clean_extra_emails(self) -> list[str]:
+        text = self.cleaned_data.get("extra_emails") or ""
+        emails, bad = [], []
+        for item in text.replace(",", "\n").splitlines():
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                forms.EmailField().clean(item)
+            except forms.ValidationError:
+                bad.append(item)
+            else:
+                emails.append(item)
+        if bad:
+            raise forms.ValidationError(_("Not an email address: %(bad)s.") % {"bad": ", ".join(bad[:5])})
+        if len(emails) > MAX_EXTRA_ALERT_EMAILS:
+            raise forms.ValidationError(_("At most %(n)d extra addresses.") % {"n": MAX_EXTRA_ALERT_EMAILS})
+        return list(dict.fromkeys(emails))
 
 
 class WebhookForm(forms.Form):

@@ -69,6 +69,14 @@ class EventKind(models.TextChoices):
     WEBHOOK_UPDATED = "webhook_updated", _("Webhook saved")
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", _("Webhook signing secret rotated")
     WEBHOOK_REMOVED = "webhook_removed", _("Webhook removed")
+    MEMBER_INVITED = "member_invited", _("Member invited")
+    INVITATION_CANCELLED = "invitation_cancelled", _("Invitation cancelled")
+    MEMBER_JOINED = "member_joined", _("Member joined")
+    MEMBER_ROLE_CHANGED = "member_role_changed", _("Member's role changed")
+    MEMBER_REMOVED = "member_removed", _("Member removed")
+    SETUP_REQUESTED = "setup_requested", _("App setup requested")
+    CONNECTION_REMOVED = "connection_removed", _("Revoked connection removed from the history")
+    ALERT_RECIPIENTS_UPDATED = "alert_recipients_updated", _("Alert recipients changed")
 
 
 class Tenant(models.Model):
@@ -97,6 +105,8 @@ class Member(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="members")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    # Status alerts by email: None follows the default (admins are told), True/False is chosen.
+    alerts = models.BooleanField(_("gets alerts"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -114,6 +124,93 @@ class Member(models.Model):
     @property
     def can_create(self) -> bool:
         return self.role in (Role.ADMIN, Role.OPERATOR)
+
+    @property
+    def gets_alerts(self) -> bool:
+        return self.is_admin if self.alerts is None else self.alerts
+
+
+class AlertSettings(models.Model):
+    """Who else a tenant's status alerts are mailed to, beside its members (Member.alerts)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="alert_settings")
+    extra_emails = models.JSONField(_("extra addresses"), default=list, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("alert settings")
+        verbose_name_plural = _("alert settings")
+
+    def __str__(self):
+        return f"Alert settings of {self.tenant}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a tenant: a single-use link mailed to one address, valid a while.
+
+    Only the SHA-256 hash of the link's token is stored; accepting it creates the user (or adds
+    the membership to the signed-in one) and marks it accepted, so it never works twice.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.tenant}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.cancelled_at is None and self.expires_at > timezone.now()
+
+
+class SetupRequest(models.Model):
+    """A member's request to set up an app that is not configured, told by email and listed.
+
+    An operator's request goes to the tenant's admins (email and an item on their dashboard);
+    a tenant admin's goes to the platform administrators (Django staff, by email).
+    """
+
+    class Audience(models.TextChoices):
+        ADMINS = "admins", _("Company admins")
+        STAFF = "staff", _("Platform administrators")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="setup_requests")
+    app = models.ForeignKey("catalog.App", on_delete=models.CASCADE, related_name="+")
+    audience = models.CharField(_("told"), max_length=8, choices=Audience.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("setup request")
+        verbose_name_plural = _("setup requests")
+
+    def __str__(self):
+        return f"Set up {self.app} for {self.tenant}"
 
 
 class TokenScope(models.TextChoices):

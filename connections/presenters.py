@@ -89,6 +89,13 @@ TONES = {
 }
 SUMMARY_KEYS = ("account", "previous_account", "scopes", "error_code", "message", "reason", "consumer")
 STATUS_LABELS = dict(ConnectionStatus.choices)
+# The company's member Events (services/members.py), summarised as "who · role".
+MEMBER_KINDS = (
+    EventKind.MEMBER_INVITED, EventKind.INVITATION_CANCELLED, EventKind.MEMBER_JOINED,
+    EventKind.MEMBER_ROLE_CHANGED, EventKind.MEMBER_REMOVED,
+)
+ROLE_LABELS = {"admin": "Admin", "operator": "Operator", "viewer": "Viewer"}
+TONES.update({EventKind.MEMBER_JOINED: "ok", EventKind.MEMBER_REMOVED: "warn"})
 
 
 def event_label(kind: str) -> str:
@@ -105,6 +112,12 @@ def _summary(event, detail: dict) -> str:
     if event.kind == EventKind.STATUS_CHANGED and "to" in detail:
         before = STATUS_LABELS.get(detail.get("from"), detail.get("from", "?"))
         return f"{before} → {STATUS_LABELS.get(detail['to'], detail['to'])}"
+    if event.kind in MEMBER_KINDS:
+        who = detail.get("username") or detail.get("email") or "?"
+        if event.kind == EventKind.MEMBER_ROLE_CHANGED:
+            return f"{who}: {ROLE_LABELS.get(detail.get('from'), '?')} → {ROLE_LABELS.get(detail.get('to'), '?')}"
+        role = ROLE_LABELS.get(detail.get("role"), "")
+        return f"{who} · {role}" if role else who
     parts = []
     for key in SUMMARY_KEYS:
         value = detail.get(key)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("<uuid:pk>/reauthorize/", attempts.connection_reauthorize, name="reauthorize"),
     path("<uuid:pk>/rename/", connections.connection_rename, name="rename"),
     path("<uuid:pk>/revoke/", connections.connection_revoke, name="revoke"),
+    path("<uuid:pk>/remove/", connections.connection_remove, name="remove"),
     path("<uuid:pk>/publication/", publication.publication_request, name="publication_request"),
     path("publication/<int:pk>/withdraw/", publication.publication_withdraw, name="publication_withdraw"),
     path("global/<uuid:pk>/", global_connections.global_detail, name="global_detail"),

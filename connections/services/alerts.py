@@ -5,6 +5,10 @@
 status, with the row locked), so each transition alerts exactly once however many checks fail
 afterwards. The email leaves after commit; a mail outage never undoes the status change. The
 tenant's webhook is the other receiver (services/webhooks.py).
+
+Who is told: the members whose `Member.alerts` is on (by default the admins; each member can be
+switched on or off on the settings page), the connection's creator unless switched off, and the
+company's extra addresses (`AlertSettings.extra_emails`). Global connections: Django staff.
 """
 
 from __future__ import annotations
@@ -17,8 +21,19 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from catalog.models import App
+
 from ..errors import explain
-from ..models import ConnectionStatus, EventKind, GlobalConnection, Member, Role
+from ..models import (
+    AlertSettings,
+    Connection,
+    ConnectionStatus,
+    ErrorCode,
+    EventKind,
+    GlobalConnection,
+    Member,
+    Tenant,
+)
 from .events import event_record
 
 logger = logging.getLogger(__name__)
@@ -36,19 +51,78 @@ def is_alerting_transition(old_status: str, new_status: str) -> bool:
 
 
 def recipients(connection) -> list[str]:
-    """Return the email addresses told about this connection (admins + creator, or staff)."""
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    """Return the email addresses told about this connection (see the module docstring)."""
     if isinstance(connection, GlobalConnection):
-        emails = users.filter(is_staff=True).values_list("email", flat=True)
-    else:
-        admin_ids = Member.objects.filter(tenant_id=connection.tenant_id, role=Role.ADMIN).values_list(
-            "user_id", flat=True
+        users = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
+        return sorted(set(users.values_list("email", flat=True)))
+    members = Member.objects.filter(tenant_id=connection.tenant_id, user__is_active=True).exclude(
+        user__email=""
+    )
+    emails = {
+        member.user.email
+        for member in members.select_related("user")
+        if member.gets_alerts or (member.user_id == connection.created_by_id and member.alerts is not False)
+    }
+    emails.update(alert_extra_emails(tenant_id=connection.tenant_id))
+    return sorted(emails)
+
+
+def alert_extra_emails(*, tenant_id) -> list[str]:
+    """Return the company's extra alert addresses."""
+    row = AlertSettings.objects.filter(tenant_id=tenant_id).first()
+    return list(row.extra_emails) if row else []
+
+
+@transaction.atomic
+def alert_recipients_set(*, tenant: Tenant, member_ids, extra_emails: list[str], actor) -> None:
+    """Choose who gets status alerts: these members (the others are switched off) and addresses."""
+    chosen = {int(pk) for pk in member_ids}
+    members = list(Member.objects.filter(tenant=tenant).select_related("user"))
+    changed = []
+    for member in members:
+        wanted = member.pk in chosen
+        if member.gets_alerts != wanted or member.alerts is None and wanted != member.is_admin:
+            changed.append(member.user.get_username())
+        if member.alerts != wanted:
+            member.alerts = wanted
+            member.save(update_fields=["alerts"])
+    settings_row, _created = AlertSettings.objects.get_or_create(tenant=tenant)
+    before = list(settings_row.extra_emails)
+    settings_row.extra_emails = list(dict.fromkeys(extra_emails))
+    settings_row.save(update_fields=["extra_emails", "updated_at"])
+    event_record(
+        kind=EventKind.ALERT_RECIPIENTS_UPDATED,
+        tenant=tenant,
+        actor=actor,
+        detail={
+            "members": sorted(m.user.get_username() for m in members if m.pk in chosen),
+            "changed": sorted(changed),
+            "extra_emails": len(settings_row.extra_emails),
+            "extra_emails_before": len(before),
+        },
+    )
+
+
+PREVIEWS = (
+    ("expired", ConnectionStatus.ACTIVE, ConnectionStatus.EXPIRED, ErrorCode.CONNECTION_EXPIRED),
+    ("unavailable", ConnectionStatus.ACTIVE, ConnectionStatus.ERROR, ErrorCode.APP_UNAVAILABLE),
+    ("recovered", ConnectionStatus.ERROR, ConnectionStatus.ACTIVE, ""),
+)
+
+
+def alert_previews(*, tenant: Tenant) -> list[dict]:
+    """Return each kind of alert email as it would read for this company (an example connection)."""
+    app = App(slug="slack", name="Slack")
+    previews = []
+    for key, old, new, code in PREVIEWS:
+        example = Connection(
+            tenant=tenant, app=app, name="Sales team", account_label="sales@example.com",
+            status=new, last_error_code=code,
         )
-        ids = set(admin_ids)
-        if connection.created_by_id:
-            ids.add(connection.created_by_id)
-        emails = users.filter(pk__in=ids).values_list("email", flat=True)
-    return sorted(set(emails))
+        subject, body = _email(example, old_status=old, new_status=new)
+        label = "Recovered" if key == "recovered" else ConnectionStatus(new).label
+        previews.append({"key": key, "label": label, "subject": subject, "body": body})
+    return previews
 
 
 def status_alert_send(*, connection, old_status: str, new_status: str) -> bool:

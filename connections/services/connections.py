@@ -1,4 +1,4 @@
-"""Writes on existing connections: a unique name, rename, revoke."""
+"""Writes on existing connections: a unique name, rename, revoke, removal from the history."""
 
 import logging
 
@@ -118,3 +118,15 @@ def connection_revoke(*, connection: Connection, actor, confirm_shared: bool = F
         event_record(kind=EventKind.REVOKED, connection=connection, actor=actor, detail=detail)
     connection.revocation_warning = warning
     return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, actor) -> None:
+    """Delete a revoked connection and its timeline; the company's audit keeps one Event."""
+    connection = Connection.objects.for_tenant(connection.tenant).select_for_update().get(pk=connection.pk)
+    if connection.status != ConnectionStatus.REVOKED:
+        raise ValidationError("Only a revoked connection can be removed from the history.")
+    detail = {"name": connection.name, "app": connection.app.slug}
+    tenant = connection.tenant
+    connection.delete()
+    event_record(kind=EventKind.CONNECTION_REMOVED, tenant=tenant, actor=actor, detail=detail)

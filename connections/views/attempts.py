@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from catalog.models import App, OAuthClient
-from catalog.presenters import setup_step_items
+from catalog.presenters import setup_steps_for
 
 from .. import selectors
 from ..auth import mode_for
@@ -36,6 +36,7 @@ from ..permissions import (
 )
 from ..presenters import explain, failure_context
 from ..services import attempts as attempt_services
+from ..services.setup_requests import setup_request_for
 
 
 def _visible_app(slug):
@@ -69,7 +70,8 @@ def connection_create(request, slug):
     not_configured = mode.needs_client and oauth_client is None
     context = {
         "app": app, "mode": mode, "not_configured": not_configured, "oauth_client": oauth_client,
-        "setup_steps": setup_step_items(app.setup_steps),
+        "setup_steps": setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured),
+        "setup_request": setup_request_for(member=request.membership, app=app) if not_configured else None,
     }
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
@@ -102,7 +104,8 @@ def connection_reauthorize(request, pk):
     context = {
         "app": app, "mode": mode, "connection": connection, "not_configured": not_configured,
         "oauth_client": oauth_client,
-        "reauthorize": True, "setup_steps": setup_step_items(app.setup_steps),
+        "reauthorize": True, "setup_steps": setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured),
+        "setup_request": setup_request_for(member=request.membership, app=app) if not_configured else None,
     }
     form_kwargs = {"tenant": request.tenant, "app": app, "oauth_client": oauth_client, "connection": connection}
     if request.method == "POST" and not not_configured:

@@ -15,6 +15,7 @@ from django.db import IntegrityError
 from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,6 +29,7 @@ from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_req
 from ..presenters import check_result_message, decorate_events, failure_context
 from ..services import connections as connection_services
 from ..services import health as health_services
+from ..services.setup_requests import setup_requests_for_admins
 
 PAGE_SIZE = 25
 RECENT_USE = timedelta(days=30)
@@ -71,6 +73,7 @@ def connection_list(request):
             "history": status == HISTORY,
             "query_string": query.urlencode(),
             "can_create": request.membership.can_create,
+            "setup_requests": setup_requests_for_admins(tenant=tenant) if request.membership.is_admin else [],
         },
     )
 
@@ -96,6 +99,7 @@ def _render_detail(request, connection, rename_form=None, status=200):
         "rotation_days": settings.ROTATION_PERIOD_DAYS,
         "can_check": live and member.can_create,
         "can_manage": manage and live,
+        "can_tidy": manage and not live,  # link again, remove from the history
         "rename_form": rename_form or RenameForm(connection=connection),
         "is_admin": member.is_admin,
     }
@@ -171,3 +175,18 @@ def connection_revoke(request, pk):
     )
     context = {"connection": connection, "app": connection.app, "form": form, "shared": shared, "consumers": consumers}
     return render(request, "connections/revoke.html", context, status=400 if request.method == "POST" else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_required(*CREATORS)
+def connection_remove(request, pk):
+    """Confirm, then remove a revoked connection from the history (its timeline goes with it)."""
+    connection = connection_to_manage(request, pk)
+    if connection.is_live:
+        messages.info(request, _("Revoke this connection before removing it from the history."))
+        return redirect(connection.get_absolute_url())
+    if request.method == "POST":
+        connection_services.connection_delete(connection=connection, actor=request.user)
+        messages.success(request, _("“%(name)s” was removed from the history.") % {"name": connection.name})
+        return redirect(f"{reverse('connections:list')}?status={HISTORY}")
+    return render(request, "connections/remove.html", {"connection": connection, "app": connection.app})

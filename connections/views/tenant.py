@@ -48,17 +48,6 @@ def tenant_switch(request):
     return redirect(target)
 
 
-@tenant_required()
-def member_list(request):
-    """List the current company's members; admins also see their roles."""
-    members = (
-        Member.objects.filter(tenant=request.tenant)
-        .select_related("user")
-        .order_by("user__username")
-    )
-    return render(request, "tenants/members.html", {"members": members, "roles": Role})
-
-
 @never_cache
 @tenant_required()
 @require_http_methods(["GET", "POST"])

@@ -24,8 +24,11 @@ from connections.models import (
     ConnectionStatus,
     GlobalConnection,
     HealthCheck,
+    Role,
     UiPreference,
 )
+from connections.services.members import invitation_create
+from connections.services.setup_requests import setup_request_send
 from connections.services.tokens import api_token_create
 from tests.e2e.conftest import PASSWORD, login, screenshot
 from vault.services import secret_seal
@@ -46,7 +49,7 @@ def catalog(sandbox):
 
 
 @pytest.fixture
-def world(catalog, admin_member, live_server):
+def world(catalog, admin_member, live_server, make_member):
     """Return the URLs of every main page, with a real sandbox connection and a global one."""
     tenant = admin_member.tenant
     sandbox_app = App.objects.get(slug="sandbox-api-key")
@@ -71,6 +74,14 @@ def world(catalog, admin_member, live_server):
         last_error_code="connection_expired",
         created_by=admin_member.user,
     )
+    revoked = Connection.all_objects.create(
+        tenant=tenant,
+        app=stripe,
+        name="Old payouts",
+        status=ConnectionStatus.REVOKED,
+        revoked_at=timezone.now(),
+        created_by=admin_member.user,
+    )
     global_connection = GlobalConnection.objects.create(
         app=App.objects.get(slug="github"),
         name="Open-source org",
@@ -79,7 +90,13 @@ def world(catalog, admin_member, live_server):
         source_tenant=tenant,
         last_checked_at=timezone.now(),
     )
-    api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
+    token, _plaintext = api_token_create(tenant=tenant, name="Nightly billing sync flow", actor=admin_member.user)
+    teammate = make_member(tenant, Role.OPERATOR, username="teammate.with.a.long.username")
+    setup_request_send(member=teammate, app=App.objects.get(slug="hubspot"))  # on the dashboard
+    _invitation, invitation_token = invitation_create(
+        tenant=tenant, email="someone.invited.with.a.long.address@example-company.test",
+        role=Role.VIEWER, actor=admin_member.user,
+    )
     failed = Attempt.all_objects.create(
         tenant=tenant,
         app=App.objects.get(slug="sandbox-oauth2"),
@@ -96,12 +113,21 @@ def world(catalog, admin_member, live_server):
         "pages": {
             "connections": "/connections/",
             "connection": connection.get_absolute_url(),
+            "connection-revoked": revoked.get_absolute_url(),
+            "connection-remove": f"/connections/{revoked.pk}/remove/",
             "window": "/connections/new/sandbox-api-key/",
             "window-custom": "/connections/new/custom-rest-api/",
+            "window-unconfigured": "/connections/new/slack/",
             "catalog": "/catalog/",
+            "picker": "/connections/new/",
             "app": "/catalog/stripe/",
+            "app-unconfigured": "/catalog/slack/",
             "members": "/tenants/members/",
+            "member-remove": f"/tenants/members/{teammate.pk}/remove/",
+            "invitation": f"/tenants/invitations/accept/{invitation_token}/",
+            "invitation-invalid": "/tenants/invitations/accept/no-such-link/",
             "tokens": "/tenants/tokens/",
+            "token-revoke": f"/tenants/tokens/{token.pk}/revoke/",
             "settings": "/tenants/settings/",
             "global-connection": global_connection.get_absolute_url(),
         },

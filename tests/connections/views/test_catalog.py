@@ -103,12 +103,12 @@ def test_oauth_app_page_disabled_until_configured(client_for, admin_member, apps
     settings.BASE_URL = "https://connect.example.com"
     c = client_for(admin_member)
     html = c.get(reverse("catalog:app", args=["slack"])).content.decode()
-    assert "Not configured" in html and "disabled" in html
+    assert "Slack is not configured yet" in html and "disabled" in html
     assert reverse("connections:create", args=["slack"]) not in html
     assert "https://connect.example.com/connections/callback/slack/" in html
     oauth_client_set(app=apps["slack"], client_id="id", client_secret="s")
     html = c.get(reverse("catalog:app", args=["slack"])).content.decode()
-    assert "Not configured" not in html
+    assert "not configured yet" not in html
     assert f'href="{reverse("connections:create", args=["slack"])}"' in html
 
 
@@ -176,3 +176,32 @@ def test_member_of_no_tenant_is_refused(client, apps, django_user_model):
 def test_viewer_role_can_browse(client_for, make_member, tenant, apps):
     viewer = make_member(tenant, Role.VIEWER, username="v2")
     assert client_for(viewer).get(reverse("catalog:list")).status_code == 200
+
+
+def test_grid_groups_popular_then_ready_then_the_rest(client_for, operator_member, apps):
+    response = client_for(operator_member).get(reverse("connections:new"))
+    sections = {s["key"]: [a.slug for a in s["apps"]] for s in response.context["sections"]}
+    assert sections == {"popular": ["gmail", "slack", "stripe"], "ready": ["sandbox-api-key"]}
+    filtered = client_for(operator_member).get(reverse("connections:new"), {"auth": "oauth2"})
+    sections = [(s["key"], [a.slug for a in s["apps"]]) for s in filtered.context["sections"]]
+    assert sections == [("setup", ["gmail", "slack"])]
+    oauth_client_set(app=apps["slack"], client_id="id", client_secret="s")
+    filtered = client_for(operator_member).get(reverse("connections:new"), {"auth": "oauth2"})
+    sections = [(s["key"], [a.slug for a in s["apps"]]) for s in filtered.context["sections"]]
+    assert sections == [("ready", ["slack"]), ("setup", ["gmail"])]
+
+
+def test_partial_is_the_results_alone_and_scoped(client_for, operator_member, outsider_member, apps):
+    Connection.all_objects.create(tenant=operator_member.tenant, app=apps["stripe"], name="Ours")
+    for name in ("catalog:list", "connections:new"):
+        html = client_for(operator_member).get(reverse(name), {"q": "str", "partial": "1"}).content.decode()
+        assert "<html" not in html and 'data-app="stripe"' in html and 'data-app="slack"' not in html
+        assert "1 connection" in html
+    html = client_for(outsider_member).get(reverse("catalog:list"), {"q": "str", "partial": "1"}).content.decode()
+    assert "0 connections" in html and "1 connection<" not in html
+
+
+def test_chips_keep_the_search_and_the_form_keeps_the_category(client_for, operator_member, apps):
+    html = client_for(operator_member).get(reverse("catalog:list"), {"q": "s", "category": "payments"}).content.decode()
+    assert '<input type="hidden" name="category" value="payments">' in html
+    assert 'href="?q=s&amp;category=communication"' in html

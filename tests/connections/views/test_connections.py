@@ -795,3 +795,92 @@ def test_failed_custom_link_keeps_row_names_but_not_values(client_for, operator_
     assert 'value="Authorization"' in html and 'value="https://rest.example.test/v1"' in html
     assert "This field is required." not in html
     assert not Connection.objects.for_tenant(operator_member.tenant).exists()
+
+
+# --- revoked connections: link again, remove from the history (issue 13, item 9) -------------
+
+
+def test_revoked_connection_offers_link_again_and_removal_but_no_publication_panel(client_for, admin_member, key_app, make_connection):
+    connection = make_connection(admin_member, key_app, name="Gone", status=ConnectionStatus.REVOKED, revoked_at=timezone.now())
+    response = client_for(admin_member).get(connection.get_absolute_url())
+    html = response.content.decode()
+    assert f'href="{reverse("connections:create", args=["keyed"])}?name=Gone"' in html
+    assert reverse("connections:remove", args=[connection.pk]) in html
+    assert "connections/publication_panel.html" not in [t.name for t in response.templates]
+    live = make_connection(admin_member, key_app, name="Alive")
+    response = client_for(admin_member).get(live.get_absolute_url())
+    assert "connections/publication_panel.html" in [t.name for t in response.templates]
+    assert reverse("connections:remove", args=[live.pk]) not in response.content.decode()
+
+
+@responses.activate
+def test_a_revoked_connection_is_linked_again_under_its_name(client_for, operator_member, key_app, make_connection):
+    make_connection(operator_member, key_app, name="Billing", status=ConnectionStatus.REVOKED, revoked_at=timezone.now())
+    client = client_for(operator_member)
+    html = client.get(reverse("connections:create", args=["keyed"]) + "?name=Billing").content.decode()
+    assert 'value="Billing"' in html
+    _mock_me(200)
+    response = client.post(reverse("connections:create", args=["keyed"]), {"name": "Billing", "field_api_key": GOOD_KEY})
+    assert response.status_code == 302
+    live = Connection.objects.for_tenant(operator_member.tenant).exclude(status=ConnectionStatus.REVOKED).get()
+    assert live.name == "Billing" and live.status == ConnectionStatus.ACTIVE
+
+
+def test_remove_from_history_asks_then_deletes_and_keeps_one_audit_line(client_for, operator_member, key_app, make_connection):
+    connection = make_connection(operator_member, key_app, name="Old", status=ConnectionStatus.REVOKED, revoked_at=timezone.now())
+    client = client_for(operator_member)
+    url = reverse("connections:remove", args=[connection.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and "This cannot be undone" in page.content.decode()
+    assert Connection.objects.for_tenant(operator_member.tenant).filter(pk=connection.pk).exists()
+    response = client.post(url)
+    assert response.status_code == 302 and response["Location"].endswith("?status=history")
+    assert not Connection.objects.for_tenant(operator_member.tenant).filter(pk=connection.pk).exists()
+    event = Event.objects.for_tenant(operator_member.tenant).get(kind="connection_removed")
+    assert event.detail == {"name": "Old", "app": "keyed"} and event.actor == operator_member.user
+
+
+def test_a_live_connection_is_not_removed(client_for, operator_member, own_connection):
+    response = client_for(operator_member).post(reverse("connections:remove", args=[own_connection.pk]))
+    assert response.status_code == 302
+    assert Connection.objects.for_tenant(operator_member.tenant).filter(pk=own_connection.pk).exists()
+
+
+def test_only_its_managers_remove_a_revoked_connection_and_another_tenant_gets_404(
+    client_for, viewer_member, make_member, tenant, outsider_member, key_app, make_connection
+):
+    creator = make_member(tenant, Role.OPERATOR, username="creator")
+    connection = make_connection(creator, key_app, name="Old", status=ConnectionStatus.REVOKED, revoked_at=timezone.now())
+    url = reverse("connections:remove", args=[connection.pk])
+    assert client_for(viewer_member).post(url).status_code == 403
+    assert client_for(make_member(tenant, Role.OPERATOR, username="someone-else")).post(url).status_code == 403
+    assert client_for(outsider_member).post(url).status_code == 404
+    assert client_for(outsider_member).get(url).status_code == 404
+    assert Connection.objects.for_tenant(tenant).filter(pk=connection.pk).exists()
+
+
+def test_every_breadcrumb_uses_the_same_separator(client_for, admin_member, key_app, make_connection, make_member):
+    from connections.services.tokens import api_token_create  # only this test needs a token
+
+    connection = make_connection(admin_member, key_app, name="Main")
+    gone = make_connection(admin_member, key_app, name="Gone", status=ConnectionStatus.REVOKED, revoked_at=timezone.now())
+    token, _plain = api_token_create(tenant=admin_member.tenant, name="Flow", actor=admin_member.user)
+    other = make_member(admin_member.tenant, Role.VIEWER, username="crumbs")
+    client = client_for(admin_member)
+    paths = [
+        connection.get_absolute_url(),
+        reverse("connections:revoke", args=[connection.pk]),
+        reverse("connections:remove", args=[gone.pk]),
+        reverse("connections:create", args=["keyed"]),
+        reverse("connections:new"),
+        reverse("catalog:app", args=["keyed"]),
+        reverse("tenants:token_revoke", args=[token.pk]),
+        reverse("tenants:member_remove", args=[other.pk]),
+    ]
+    separators = set()
+    for path in paths:
+        html = client.get(path).content.decode()
+        nav = re.search(r'<nav class="breadcrumbs" aria-label="Breadcrumb">(.*?)</nav>', html, re.S)
+        assert nav, path
+        separators.update(re.findall(r"</a>(.*?)<(?:a|span) ", nav.group(1), re.S))
+    assert len(separators) == 1, separators

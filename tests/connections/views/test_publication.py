@@ -346,3 +346,17 @@ def test_panel_after_unpublishing_offers_a_new_request(client_for, admin_member,
     assert 'data-testid="unpublished-notice"' in body and "unpublished the global copy" in body
     assert 'data-testid="published-notice"' not in body
     assert 'name="reason"' in body
+
+
+def test_global_page_never_says_no_checks_beside_last_checked(client_for, make_member, other_tenant, global_connection):
+    from django.utils import timezone  # only this test sets a check time
+
+    GlobalConnection.objects.filter(pk=global_connection.pk).update(last_checked_at=timezone.now())
+    HealthCheck.objects.filter(global_connection=global_connection).delete()
+    viewer = make_member(other_tenant, Role.VIEWER, username="globex-v")
+    body = client_for(viewer).get(global_connection.get_absolute_url()).content.decode()
+    assert "Last checked" in body and "No checks yet" not in body
+    assert "Click “Check”" not in body and ">Check<" not in body  # viewers have no Check button
+    operator = make_member(other_tenant, Role.OPERATOR, username="globex-o")
+    body = client_for(operator).get(global_connection.get_absolute_url()).content.decode()
+    assert "Click “Check”" in body
