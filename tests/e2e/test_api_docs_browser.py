@@ -21,6 +21,11 @@ OPERATIONS = [
     ("POST", "/api/connections/{pk}/check"),
     ("GET", "/api/connections/{pk}/credentials"),
 ]
+# The credential proxy: one operation per method.
+OPERATIONS += [
+    (method, "/api/proxy/{pk}/{path}")
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+]
 
 
 def test_docs_render_offline_and_try_it_out_uses_the_session(
