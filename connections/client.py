@@ -75,7 +75,7 @@ def _fresh_credentials(connection, *, tenant, consumer: str, revoked: str) -> di
 # themselves, that would defeat single-flight refresh with rotating refresh tokens — and no
 # OAuth client secret is either.
 
-HIDDEN_KEYS = frozenset({"refresh_token"})
+HIDDEN_KEYS = frozenset({"refresh_token", "client_secret"})  # client credentials keep theirs
 
 
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:
