@@ -75,7 +75,8 @@ def _fresh_credentials(connection, *, tenant, consumer: str, revoked: str) -> di
 # themselves, that would defeat single-flight refresh with rotating refresh tokens — and no
 # OAuth client secret is either.
 
-HIDDEN_KEYS = frozenset({"refresh_token", "client_secret"})  # client credentials keep theirs
+# client_secret: client credentials keep theirs; tenant_client: which client minted the grant.
+HIDDEN_KEYS = frozenset({"refresh_token", "client_secret", "tenant_client"})
 
 
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:

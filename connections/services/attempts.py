@@ -15,7 +15,7 @@ from vault.services import VaultError, secret_destroy, secret_open, secret_repla
 
 from .. import probe
 from ..auth import mode_for
-from ..auth.base import SESSION_STATE_PREFIX, state_hash
+from ..auth.base import SESSION_STATE_PREFIX, TENANT_CLIENT_KEY, state_hash
 from ..errors import CallbackRejected, ConnectionFailure, sanitize_provider_text
 from ..models import (
     ATTEMPT_PURPOSE,
@@ -31,6 +31,7 @@ from ..selectors import connection_default_name, connection_name_taken
 from .connections import unique_name
 from .events import event_record
 from .health import connection_status_set
+from .tenant_clients import tenant_client_for_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ def attempt_start(
     mode = mode_for(app)
     config, secret_values = mode.split_values(app, field_values)
     requested = mode.requested_scopes(app, scopes, connection)
+    tenant_client = (
+        tenant_client_for_attempt(tenant=tenant, app=app, connection=connection) if mode.needs_client else None
+    )
 
     with transaction.atomic():
         attempt = Attempt.all_objects.create(
@@ -84,6 +88,7 @@ def attempt_start(
             expires_at=timezone.now() + timedelta(seconds=settings.ATTEMPT_LIFETIME),
             connection=connection,
             is_reauthorization=connection is not None,
+            oauth_client=tenant_client,
         )
         event_record(
             kind=EventKind.ATTEMPT_STARTED,
@@ -200,6 +205,8 @@ def attempt_finish(*, attempt: Attempt, request=None, params=None) -> Attempt:
     started = time.monotonic()
     try:
         credentials = mode.complete(attempt, request=request, params=params or {})
+        if attempt.oauth_client_id:
+            credentials[TENANT_CLIENT_KEY] = attempt.oauth_client_id  # minted by the company's client
         account_label = probe.run_test(app, attempt.config, credentials)
     except ConnectionFailure as failure:
         return _attempt_fail(attempt, failure)
@@ -273,6 +280,7 @@ def _apply_credentials(connection, *, app, credentials, account_label, scopes, c
     connection.expires_at = _expires_datetime(mode.expires_at(credentials))
     connection.last_checked_at = now
     connection.rotation_flagged_at = None
+    connection.oauth_client_id = credentials.get(TENANT_CLIENT_KEY)
     connection.version = (connection.version or 0) + 1
 
 
@@ -328,6 +336,7 @@ def _attempt_succeed(attempt: Attempt, credentials: dict, account_label: str, *,
             last_checked_at=now,
             created_by=actor,
             version=1,
+            oauth_client_id=credentials.get(TENANT_CLIENT_KEY),
         )
         attempt.connection = connection
         _succeed_attempt_row(attempt, account_label, now)

@@ -35,6 +35,7 @@ from ..permissions import (
 )
 from ..presenters import explain, failure_context
 from ..services import attempts as attempt_services
+from ..services.tenant_clients import tenant_client_for_attempt, tenant_clients_possible
 
 
 def _visible_app(slug):
@@ -45,6 +46,21 @@ def _oauth_client(app):
     if not mode_for(app).needs_client:
         return None
     return OAuthClient.objects.filter(app=app).first()
+
+
+def _client_context(request, app, oauth_client, connection=None) -> dict:
+    """Return whether the app can be linked here (a platform or company client) and the hint."""
+    mode = mode_for(app)
+    tenant_client = None
+    if mode.needs_client:
+        tenant_client = tenant_client_for_attempt(tenant=request.tenant, app=app, connection=connection)
+    membership = request.membership
+    return {
+        "not_configured": mode.needs_client and oauth_client is None and tenant_client is None,
+        "tenant_client": tenant_client,
+        "tenant_client_possible": mode.needs_client and tenant_clients_possible(app),
+        "is_tenant_admin": bool(membership and membership.is_admin),
+    }
 
 
 def _add_service_errors(form, error):
@@ -65,11 +81,11 @@ def connection_create(request, slug):
     app = _visible_app(slug)
     oauth_client = _oauth_client(app)
     mode = mode_for(app)
-    not_configured = mode.needs_client and oauth_client is None
     context = {
-        "app": app, "mode": mode, "not_configured": not_configured, "oauth_client": oauth_client,
-        "setup_steps": setup_step_items(app.setup_steps),
+        "app": app, "mode": mode, "oauth_client": oauth_client,
+        "setup_steps": setup_step_items(app.setup_steps), **_client_context(request, app, oauth_client),
     }
+    not_configured = context["not_configured"]
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
         if form.is_valid():
@@ -97,12 +113,12 @@ def connection_reauthorize(request, pk):
     app = connection.app
     oauth_client = _oauth_client(app)
     mode = mode_for(app)
-    not_configured = mode.needs_client and oauth_client is None
     context = {
-        "app": app, "mode": mode, "connection": connection, "not_configured": not_configured,
-        "oauth_client": oauth_client,
+        "app": app, "mode": mode, "connection": connection, "oauth_client": oauth_client,
         "reauthorize": True, "setup_steps": setup_step_items(app.setup_steps),
+        **_client_context(request, app, oauth_client, connection),
     }
+    not_configured = context["not_configured"]
     form_kwargs = {"tenant": request.tenant, "app": app, "oauth_client": oauth_client, "connection": connection}
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, **form_kwargs)

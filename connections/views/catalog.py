@@ -19,6 +19,7 @@ from catalog.presenters import setup_step_items
 
 from .. import selectors
 from ..permissions import CREATORS, tenant_required
+from ..services.tenant_clients import tenant_clients_possible
 
 
 def _grid_context(request, *, picker: bool) -> dict:
@@ -42,8 +43,9 @@ def _grid_context(request, *, picker: bool) -> dict:
         for key in Category.values
         if counts.get(key)
     ]
+    own_clients = selectors.tenant_client_app_ids(tenant=request.tenant)
     for app in apps:
-        app.configured = catalog_selectors.app_is_configured(app)
+        app.configured = catalog_selectors.app_is_configured(app) or app.pk in own_clients
         if picker and app.configured:
             app.card_url = reverse("connections:create", args=[app.slug])
         else:
@@ -83,7 +85,8 @@ def connection_new(request):
 def app_detail(request, slug):
     app = selectors.app_get_for_tenant(slug=slug, tenant=request.tenant)
     membership = request.membership
-    configured = catalog_selectors.app_is_configured(app)
+    own_client = app.pk in selectors.tenant_client_app_ids(tenant=request.tenant)
+    configured = catalog_selectors.app_is_configured(app) or own_client
     can_create = bool(membership and membership.can_create)
     context = {
         "app": app,
@@ -96,5 +99,8 @@ def app_detail(request, slug):
         "scopes": (app.spec.get("oauth2") or {}).get("scopes") or [],
         "optional_scopes": (app.spec.get("oauth2") or {}).get("optional_scopes") or [],
         "fields": app.spec.get("fields") or [],
+        "tenant_client_possible": tenant_clients_possible(app),
+        "is_tenant_admin": bool(membership and membership.is_admin),
+        "own_client": own_client,
     }
     return render(request, "catalog/detail.html", context)
