@@ -22,7 +22,7 @@ ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 def connection_get_for_tenant(*, tenant, pk) -> Connection:
     """Return the tenant's connection, or raise Http404 when missing or not the tenant's."""
     try:
-        return Connection.objects.for_tenant(tenant).select_related("app", "created_by", "credentials").get(pk=pk)
+        return Connection.objects.for_tenant(tenant).select_related("app", "created_by", "credentials", "oauth_client").get(pk=pk)
     except (Connection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such connection.") from None
 

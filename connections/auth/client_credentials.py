@@ -8,6 +8,7 @@ refresh (connections/services/refresh.py) before it expires: there is no refresh
 `render_url` (the host the spec fixes) and the request goes through connections/outbound.py.
 """
 
+from django.views.decorators.debug import sensitive_variables
 from oauthlib.oauth2 import BackendApplicationClient
 from oauthlib.oauth2.rfc6749.parameters import prepare_token_request
 
@@ -65,6 +66,7 @@ class ClientCredentialsMode(OAuth2Mode):
         attempt.save(update_fields=["pending_secret"])
         return None
 
+    @sensitive_variables()  # client secret and tokens
     def complete(self, attempt, *, request, params) -> dict:
         typed = dict(
             secret_open(secret=attempt.pending_secret, purpose=ATTEMPT_PURPOSE)["credentials"]
@@ -79,7 +81,8 @@ class ClientCredentialsMode(OAuth2Mode):
     def can_refresh(self, app, credentials) -> bool:
         return all(credentials.get(key) for key in CLIENT_KEYS)
 
-    def refresh(self, app, config, credentials, *, client=None) -> dict:
+    @sensitive_variables()  # client secret and tokens
+    def refresh(self, app, config, credentials) -> dict:
         """Fetch a new access token with the stored client id and secret."""
         if not self.can_refresh(app, credentials):
             raise ConnectionFailure(
@@ -100,9 +103,10 @@ class ClientCredentialsMode(OAuth2Mode):
     def revoke_supported(self, app) -> bool:
         return False  # no grant to withdraw: the client lives at the provider, tokens expire
 
-    def revoke(self, app, config, credentials, *, client=None) -> None:
+    def revoke(self, app, config, credentials) -> None:
         return None
 
+    @sensitive_variables()  # client secret and tokens
     def _fetch(self, app, config, credentials, *, scopes, refused, code_for) -> dict:
         spec = self._spec(app)
         values = template_values(app, config)

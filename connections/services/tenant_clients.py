@@ -73,7 +73,7 @@ def tenant_client_for_attempt(*, tenant, app, connection=None) -> TenantOAuthCli
     return tenant_client_live(tenant=tenant, app=app)
 
 
-@sensitive_variables("client_secret")
+@sensitive_variables("client_secret", "payload")
 def tenant_client_set(
     *, tenant, app: App, client_id: str, client_secret: str, actor
 ) -> TenantOAuthClient:

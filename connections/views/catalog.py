@@ -88,6 +88,7 @@ def app_detail(request, slug):
     own_client = app.pk in selectors.tenant_client_app_ids(tenant=request.tenant)
     configured = catalog_selectors.app_is_configured(app) or own_client
     can_create = bool(membership and membership.can_create)
+    grant = app.spec.get("oauth2") or app.spec.get("client_credentials") or {}  # its scopes
     context = {
         "app": app,
         "steps": setup_step_items(app.setup_steps),
@@ -96,8 +97,8 @@ def app_detail(request, slug):
         "can_link": configured and can_create,
         "is_admin": bool(membership and membership.is_admin) or request.user.is_staff,
         "spec": app.spec,
-        "scopes": (app.spec.get("oauth2") or {}).get("scopes") or [],
-        "optional_scopes": (app.spec.get("oauth2") or {}).get("optional_scopes") or [],
+        "scopes": grant.get("scopes") or [],
+        "optional_scopes": grant.get("optional_scopes") or [],
         "fields": app.spec.get("fields") or [],
         "tenant_client_possible": tenant_clients_possible(app),
         "is_tenant_admin": bool(membership and membership.is_admin),

@@ -97,6 +97,8 @@ def test_removing_the_company_client_flags_what_it_minted_with_a_reason(
     assert "OAuth client (client id acme-own-client)" in mine.last_error_message
     assert "was removed: re-authorize" in mine.last_error_message
     assert theirs.status == ConnectionStatus.ACTIVE
+    page = client_for(operator_member).get(mine.get_absolute_url()).content.decode()
+    assert "(removed: re-authorize)" in page and OWN_SECRET not in page
     changed = Event.objects.for_tenant(mine.tenant).get(
         connection=mine, kind=EventKind.STATUS_CHANGED
     )

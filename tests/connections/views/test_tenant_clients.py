@@ -137,3 +137,22 @@ def test_admin_window_links_to_the_form_and_a_company_client_makes_the_app_linka
     )
     detail = browser.get("/catalog/sandbox-oauth2/").content.decode()
     assert 'data-testid="tenant-client-link"' in detail and "Manage your OAuth client" in detail
+
+
+def test_api_links_through_the_company_client_where_no_platform_client_exists(
+    app, client_for, admin_member, operator_member, outsider_member
+):
+    tenant_client_set(
+        tenant=admin_member.tenant, app=app, client_id="acme-own-client", client_secret=SECRET,
+        actor=admin_member.user,
+    )  # fmt: skip
+    body = '{"app": "sandbox-oauth2"}'
+    mine = client_for(operator_member).post(
+        "/api/connections", data=body, content_type="application/json"
+    )
+    assert mine.status_code == 201, mine.content
+    assert "client_id=acme-own-client" in mine.json()["authorize_url"]
+    theirs = client_for(outsider_member).post(
+        "/api/connections", data=body, content_type="application/json"
+    )
+    assert theirs.status_code == 409 and theirs.json()["error"]["code"] == "app_not_configured"
