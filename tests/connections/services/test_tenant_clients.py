@@ -166,3 +166,47 @@ def test_replacing_flags_but_a_new_secret_for_the_same_client_does_not(
     assert RefreshToken.objects.filter(
         client__client_id="acme-new-client", used_at__isnull=False
     ).exists()
+
+
+def test_revoke_withdraws_the_grant_with_the_company_client(
+    app, sandbox, client_for, admin_member, operator_member
+):
+    own_client(admin_member, app)
+    link(sandbox, client_for(operator_member))
+    connection = Connection.objects.for_tenant(operator_member.tenant).get()
+    response = client_for(operator_member).post(f"/connections/{connection.id}/revoke/", {})
+    assert response.status_code == 302
+    # The sandbox revokes only tokens issued to the client that authenticates the call.
+    assert RefreshToken.objects.get(client__client_id=OWN_ID).revoked_at is not None
+    assert sandbox.count("revoke") >= 1
+
+
+def test_oauth1_company_client_signs_the_link_and_every_check(
+    sandbox, client_for, admin_member, operator_member
+):
+    catalog_sync(paths=[PROVIDERS_DIR / "sandbox.yaml"])
+    sandbox.register_catalog_clients()
+    App.objects.filter(slug="sandbox-oauth1").update(tenant_clients_allowed=True)
+    oauth1 = App.objects.get(slug="sandbox-oauth1")
+    callback = f"{sandbox.url}/connections/callback/sandbox-oauth1/"
+    sandbox_services.ensure_oauth1_client("acme-own-oauth1", "acme-own-oauth1-secret", [callback])
+    own = tenant_client_set(
+        tenant=admin_member.tenant, app=oauth1, client_id="acme-own-oauth1",
+        client_secret="acme-own-oauth1-secret", actor=admin_member.user,
+    )  # fmt: skip
+    browser = client_for(operator_member)
+    response = browser.post(
+        "/api/connections",
+        data=json.dumps({"app": "sandbox-oauth1"}),
+        content_type="application/json",
+    )
+    back = urlsplit(sandbox.approve(response.json()["authorize_url"]))
+    browser.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+    connection = Connection.objects.for_tenant(operator_member.tenant).get()
+    assert connection.oauth_client == own and connection.status == ConnectionStatus.ACTIVE
+    check = browser.get(f"/api/connections/{connection.id}/check")
+    assert check.status_code == 200 and check.json()["ok"] is True  # signed with the own client
+
+    tenant_client_remove(client=own, actor=admin_member.user)
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.EXPIRED
