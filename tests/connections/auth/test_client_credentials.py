@@ -7,6 +7,7 @@ import time
 
 import pytest
 import responses
+from django.test import Client
 
 from catalog.models import App
 from catalog.schema import PROVIDERS_DIR, validate_app
@@ -16,6 +17,7 @@ from connections.errors import ConnectionFailure
 from connections.models import Attempt, Connection, ConnectionStatus, ErrorCode
 from connections.services.health import connection_refresh
 from connections.services.sweeps import due_for_refresh, refresh_one
+from connections.services.tokens import api_token_create
 from sandbox import services as sandbox_services
 from sandbox.models import AccessToken, OAuth2Client
 from vault.services import secret_open
@@ -117,6 +119,23 @@ def test_beat_fetches_a_new_token_before_expiry_single_flight(machine, browser, 
     check = browser.get(f"/api/connections/{connection.id}/check")
     assert check.status_code == 200 and check.json()["ok"] is True  # with the new token
     assert AccessToken.objects.filter(revoked_at__isnull=True).count() == 2
+    _, raw = api_token_create(
+        tenant=tenant, name="Flow", actor=None, scopes=("proxy", "credentials")
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    proxied = Client().get(f"/api/proxy/{connection.id}/me", **auth)
+    assert proxied.status_code == 200
+    assert (
+        json.loads(b"".join(proxied.streaming_content) if proxied.streaming else proxied.content)[
+            "account"
+        ]["email"]
+        == connection.account_label
+    )
+    handed = (
+        Client().get(f"/api/connections/{connection.id}/credentials", **auth).json()["credentials"]
+    )
+    assert handed["access_token"] == credentials["access_token"]
+    assert "client_secret" not in handed and "refresh_token" not in handed
 
 
 def test_deleted_client_at_the_provider_expires_the_connection(machine, browser, tenant):
