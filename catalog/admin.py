@@ -28,7 +28,7 @@ class HasClientFilter(admin.SimpleListFilter):
 class AppAdmin(admin.ModelAdmin):
     form = AppAdminForm
     list_display = ["name", "slug", "category", "auth_mode", "enabled", "source", "client_status"]
-    list_filter = ["category", "auth_mode", "enabled", "source", HasClientFilter]
+    list_filter = ["category", "auth_mode", "enabled", "source", "tenant_clients_allowed", HasClientFilter]
     search_fields = ["name", "slug", "description"]
     list_select_related = ["oauth_client"]
     readonly_fields = ["slug", "name", "category", "auth_mode", "redirect_uri_display", "created_at", "updated_at"]
@@ -39,7 +39,7 @@ class AppAdmin(admin.ModelAdmin):
             return [(None, {"fields": ["spec", "enabled", "source"]})]
         return [
             (None, {"fields": ["name", "slug", "category", "auth_mode", "enabled", "source"]}),
-            ("OAuth", {"fields": ["redirect_uri_display"]}),
+            ("OAuth", {"fields": ["redirect_uri_display", "tenant_clients_allowed"]}),
             ("Provider spec", {"fields": ["spec"]}),
             (None, {"fields": ["created_at", "updated_at"]}),
         ]

@@ -10,6 +10,7 @@ class AuthMode(models.TextChoices):
     API_KEY = "api_key", _("API key")
     BASIC = "basic", _("Username and password")
     CUSTOM = "custom", _("Custom REST API")
+    OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials", _("OAuth 2.0 client credentials")
 
 
 class Category(models.TextChoices):

@@ -57,7 +57,7 @@ class AppAdminForm(forms.ModelForm):
 
     class Meta:
         model = App
-        fields = ["spec", "enabled", "source"]
+        fields = ["spec", "enabled", "source", "tenant_clients_allowed"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -35,6 +35,7 @@ URL_KEYS = (
     ("oauth1", "request_token_url"),
     ("oauth1", "authorize_url"),
     ("oauth1", "access_token_url"),
+    ("client_credentials", "token_url"),
 )
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")

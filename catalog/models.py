@@ -29,11 +29,17 @@ class App(models.Model):
     name = models.CharField(_("name"), max_length=120)
     category = models.CharField(_("category"), max_length=32, choices=Category.choices)
     description = models.TextField(_("description"), blank=True)
-    auth_mode = models.CharField(_("auth mode"), max_length=16, choices=AuthMode.choices)
+    auth_mode = models.CharField(_("auth mode"), max_length=32, choices=AuthMode.choices)
     spec = models.JSONField(_("provider spec"), default=dict)
     docs_url = models.URLField(_("docs URL"), blank=True)
     setup_steps = models.TextField(_("setup steps"), blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
+    # Set by system administrators (Django admin), never by provider files: whether a tenant
+    # admin may register the company's own OAuth client ("bring your own app") for this app.
+    tenant_clients_allowed = models.BooleanField(
+        _("tenants may register their own OAuth client"), default=False,
+        help_text=_("Tenant admins may then register their company's own client id and secret."),
+    )
     source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.FILE)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

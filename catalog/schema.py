@@ -28,6 +28,7 @@ AUTH_BLOCKS = {
     AuthMode.API_KEY: "apply",
     AuthMode.BASIC: "basic",
     AuthMode.CUSTOM: None,
+    AuthMode.OAUTH2_CLIENT_CREDENTIALS: "client_credentials",
 }
 # Auth modes whose apps are linked through the platform's registered OAuth client.
 OAUTH_CLIENT_MODES = frozenset({AuthMode.OAUTH2, AuthMode.OAUTH1})
@@ -36,7 +37,9 @@ OAUTH_CLIENT_MODES = frozenset({AuthMode.OAUTH2, AuthMode.OAUTH1})
 def uses_oauth_client(auth_mode: str) -> bool:
     """Return whether apps of this auth mode are linked through a registered OAuth client."""
     return auth_mode in OAUTH_CLIENT_MODES
-BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"}}
+BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"},
+    "client_credentials": {"oauth2_client_credentials"},
+}
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}
 _url = {"type": "string", "minLength": 1, "maxLength": 500}
@@ -122,6 +125,25 @@ APP_SCHEMA = {
                 "access_token_url": _url,
                 "signature_method": {"enum": ["HMAC-SHA1"]},
                 "authorize_params": _string_map,
+            },
+        },
+        # OAuth 2.0 client credentials (RFC 6749 §4.4): the operator types the client id and
+        # secret (fields client_id and client_secret); the token is fetched at link time and
+        # fetched again before it expires.
+        "client_credentials": {
+            "type": "object",
+            "required": ["token_url"],
+            "additionalProperties": False,
+            "properties": {
+                "token_url": _url,
+                # Zoom's Server-to-Server OAuth says account_credentials.
+                "grant_type": {"type": "string", "pattern": r"^[a-z_]+$", "maxLength": 64},
+                "scopes": _scope_list,
+                "optional_scopes": _scope_list,
+                "scope_separator": {"type": "string", "minLength": 1, "maxLength": 3},
+                "client_auth": {"enum": ["body", "basic"]},
+                "token_params": _string_map,
+                "access_token_header": {"type": "string", "pattern": r"^[A-Za-z0-9-]+$"},
             },
         },
         "apply": {
@@ -250,6 +272,7 @@ def _url_templates(spec: dict):
     for block, keys in (
         ("oauth2", ("authorize_url", "token_url", "revoke_url")),
         ("oauth1", ("request_token_url", "authorize_url", "access_token_url")),
+        ("client_credentials", ("token_url",)),
     ):
         for key in keys:
             value = (spec.get(block) or {}).get(key)
@@ -280,6 +303,8 @@ def _templates(spec: dict):
     for block in ("oauth2", "oauth1"):
         for key, value in ((spec.get(block) or {}).get("authorize_params") or {}).items():
             yield f"{block}.authorize_params.{key}", value
+    for key, value in ((spec.get("client_credentials") or {}).get("token_params") or {}).items():
+        yield f"client_credentials.token_params.{key}", value
 
 
 def validate_app(spec) -> list[str]:
@@ -316,6 +341,11 @@ def validate_app(spec) -> list[str]:
         errors.append("fields: auth custom needs a field with key 'base_url'")
     if auth in (AuthMode.API_KEY,) and not secret_keys:
         errors.append("fields: auth api_key needs a secret field")
+    if auth == AuthMode.OAUTH2_CLIENT_CREDENTIALS:
+        if "client_id" not in field_keys:
+            errors.append("fields: auth oauth2_client_credentials needs a field with key 'client_id'")
+        if "client_secret" not in secret_keys:
+            errors.append("fields: auth oauth2_client_credentials needs a secret field 'client_secret'")
 
     known = field_keys | {SANDBOX_PLACEHOLDER}
     url_paths = set()
@@ -345,10 +375,11 @@ def validate_app(spec) -> list[str]:
     test_path = spec["test"]["path"]
     if not (test_path.startswith("/") or test_path.startswith("{") or "://" in test_path):
         errors.append("test.path: must start with / or be an absolute URL")
-    oauth2 = spec.get("oauth2") or {}
+    block = "oauth2" if "oauth2" in spec else "client_credentials"
+    oauth2 = spec.get(block) or {}
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
-        errors.append(f"oauth2.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
+        errors.append(f"{block}.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
     return errors
 
 
@@ -373,6 +404,16 @@ def normalize_app(spec: dict) -> dict:
             "authorize_params": {},
             "token_params": {},
             **spec["oauth2"],
+        }
+    if "client_credentials" in spec:
+        spec["client_credentials"] = {
+            "grant_type": "client_credentials",
+            "scopes": [],
+            "optional_scopes": [],
+            "scope_separator": " ",
+            "client_auth": "body",
+            "token_params": {},
+            **spec["client_credentials"],
         }
     if "oauth1" in spec:
         spec["oauth1"] = {"signature_method": "HMAC-SHA1", "authorize_params": {}, **spec["oauth1"]}

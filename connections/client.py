@@ -157,7 +157,8 @@ def credentials_withheld(connection, tenant) -> bool:
         and not connection.allow_credential_sharing
     )
 
-HIDDEN_KEYS = frozenset({"refresh_token"})
+# client_secret: client credentials keep theirs; tenant_client: which client minted the grant.
+HIDDEN_KEYS = frozenset({"refresh_token", "client_secret", "tenant_client"})
 
 
 def credentials_for_token(*, token, pk, consumer: str) -> tuple:

@@ -328,3 +328,15 @@ class WebhookForm(forms.Form):
             return outbound.check_operator_url(url)
         except outbound.OutboundRefused as refused:
             raise forms.ValidationError(refused.message, code="unsafe") from None
+
+
+class TenantOAuthClientForm(forms.Form):
+    """A company's own OAuth client: client id and a write-only secret."""
+
+    client_id = forms.CharField(label=_("Client id"), max_length=255)
+    client_secret = forms.CharField(
+        label=_("Client secret"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+        help_text=_("Stored encrypted in the vault; it is never shown again. Type it again to replace it."),
+    )

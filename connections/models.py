@@ -14,6 +14,7 @@ from .scoping import TenantScopedManager
 CREDENTIALS_PURPOSE = "connection"  # a connection's (and its global copies') credentials
 ATTEMPT_PURPOSE = "attempt"  # an attempt's pending secret (PKCE verifier, typed credentials…)
 WEBHOOK_PURPOSE = "webhook"  # a tenant's webhook signing secret
+TENANT_CLIENT_PURPOSE = "tenant_oauth_client"  # a tenant's own OAuth client secret
 
 
 class Role(models.TextChoices):
@@ -77,6 +78,8 @@ class EventKind(models.TextChoices):
     SETUP_REQUESTED = "setup_requested", _("App setup requested")
     CONNECTION_REMOVED = "connection_removed", _("Revoked connection removed from the history")
     ALERT_RECIPIENTS_UPDATED = "alert_recipients_updated", _("Alert recipients changed")
+    OAUTH_CLIENT_SAVED = "oauth_client_saved", _("Company OAuth client saved")
+    OAUTH_CLIENT_REMOVED = "oauth_client_removed", _("Company OAuth client removed")
 
 
 class Tenant(models.Model):
@@ -285,6 +288,56 @@ class ApiToken(models.Model):
         return self.all_connections or self.connections.filter(pk=connection.pk).exists()
 
 
+class TenantOAuthClient(models.Model):
+    """A company's own registration with an OAuth provider ("bring your own app").
+
+    Allowed per app by system administrators (App.tenant_clients_allowed). The secret lives in
+    the vault and is never shown again. A replaced or removed client is retired, not deleted:
+    the connections it minted keep pointing at it, so they are told to re-authorize instead of
+    silently falling back to the platform's client.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="oauth_clients")
+    app = models.ForeignKey("catalog.App", on_delete=models.CASCADE, related_name="tenant_clients")
+    client_id = models.CharField(_("client id"), max_length=255)
+    client_secret = models.ForeignKey(
+        "vault.Secret", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
+    retired_reason = models.CharField(_("retired because"), max_length=16, blank=True)  # replaced | removed
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    scopes_override = ()  # only the platform's registration overrides the spec's scopes
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at"]
+        verbose_name = _("company OAuth client")
+        verbose_name_plural = _("company OAuth clients")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "app"], condition=Q(retired_at__isnull=True),
+                name="tenant_oauth_client_one_live",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.tenant}'s OAuth client for {self.app}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.app.redirect_uri
+
+    @property
+    def is_live(self) -> bool:
+        return self.retired_at is None
+
+
 class Attempt(models.Model):
     """One try at creating or re-authorizing a connection."""
 
@@ -318,6 +371,10 @@ class Attempt(models.Model):
         "GlobalConnection", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts",
     )
     is_reauthorization = models.BooleanField(default=False)
+    # The company's own OAuth client this attempt goes through (null: the platform's).
+    oauth_client = models.ForeignKey(
+        TenantOAuthClient, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The connection's authorized_at when a re-authorization started: one that finds another
     # authorization in place (a newer re-authorization won) is stale and refused.
     connection_authorized_at = models.DateTimeField(null=True, blank=True)
@@ -378,6 +435,12 @@ class BaseConnection(models.Model):
     rotation_flagged_at = models.DateTimeField(_("rotation flagged at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     version = models.PositiveIntegerField(default=0)  # compare-and-swap on credential writes
+    # Which OAuth client minted the grant: the company's own, or null for the platform's.
+    # Refresh, revoke and re-authorize use it (connections/auth/base.py, oauth_client_for).
+    oauth_client = models.ForeignKey(
+        TenantOAuthClient, on_delete=models.RESTRICT, null=True, blank=True, related_name="+",
+        verbose_name=_("minted by"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -6,7 +6,15 @@ from django.http import Http404
 
 from catalog import selectors as catalog_selectors
 
-from .models import Attempt, Connection, ConnectionStatus, Event, GlobalConnection, WebhookDelivery
+from .models import (
+    Attempt,
+    Connection,
+    ConnectionStatus,
+    Event,
+    GlobalConnection,
+    TenantOAuthClient,
+    WebhookDelivery,
+)
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 
@@ -14,7 +22,7 @@ ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 def connection_get_for_tenant(*, tenant, pk) -> Connection:
     """Return the tenant's connection, or raise Http404 when missing or not the tenant's."""
     try:
-        return Connection.objects.for_tenant(tenant).select_related("app", "created_by", "credentials").get(pk=pk)
+        return Connection.objects.for_tenant(tenant).select_related("app", "created_by", "credentials", "oauth_client").get(pk=pk)
     except (Connection.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such connection.") from None
 
@@ -116,6 +124,15 @@ def app_list_for_tenant(*, tenant, q: str = "", category: str = "", auth_mode: s
             "connections",
             filter=Q(connections__tenant=tenant) & ~Q(connections__status=ConnectionStatus.REVOKED),
         ),
+    )
+
+
+def tenant_client_app_ids(*, tenant) -> set:
+    """Return the ids of the apps the company has a live own OAuth client for (allowed ones)."""
+    return set(
+        TenantOAuthClient.objects.for_tenant(tenant)
+        .filter(retired_at__isnull=True, app__tenant_clients_allowed=True)
+        .values_list("app_id", flat=True)
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import alert_settings, members, tenant
+from .views import alert_settings, members, tenant, tenant_clients
 
 app_name = "tenants"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", tenant.token_revoke, name="token_revoke"),
     path("settings/", tenant.tenant_settings, name="settings"),
     path("settings/alerts/", alert_settings.alert_recipients_save, name="alert_recipients"),
+    path("oauth-clients/<slug:slug>/", tenant_clients.oauth_client_settings, name="oauth_client"),
+    path("oauth-clients/<int:pk>/remove/", tenant_clients.oauth_client_remove, name="oauth_client_remove"),
 ]

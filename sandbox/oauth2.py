@@ -1,6 +1,8 @@
 """The sandbox's OAuth2 authorization server: oauthlib's WebApplicationServer on Django models.
 
-Authorization code grant only, PKCE S256 required ("plain" and a missing challenge are
+Authorization code grant (and, on the same token endpoint, the client credentials grant of
+RFC 6749 §4.4 through BackendApplicationServer: no refresh token, the client's own service
+account), PKCE S256 required ("plain" and a missing challenge are
 refused), exact redirect URI matching, single-use codes valid for CODE_LIFETIME seconds,
 refresh tokens rotated on every use, RFC 7009 revocation, client authentication with HTTP
 basic or client_secret_post.
@@ -15,10 +17,11 @@ from urllib.parse import unquote_plus
 
 from django.db.models import Q
 from django.utils import timezone
-from oauthlib.oauth2 import RequestValidator, WebApplicationServer
+from oauthlib.oauth2 import BackendApplicationServer, RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
 from .models import AccessToken, AuthorizationCode, OAuth2Client, RefreshToken, digest
+from .services import client_service_account
 
 CODE_LIFETIME = 60
 DEFAULT_SCOPES = ["profile"]
@@ -259,3 +262,21 @@ def get_server() -> WebApplicationServer:
     # PKCE with S256 only: "plain" (also oauthlib's default when the method is omitted) is refused.
     server.auth_grant._code_challenge_methods = {"S256": code_challenge_method_s256}
     return server
+
+
+class SandboxClientCredentialsValidator(SandboxOAuth2Validator):
+    """The client credentials grant: the client acts as its own service account."""
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        if grant_type != "client_credentials":
+            return False
+        request.user = client_service_account(request.client)
+        return True
+
+
+def get_client_credentials_server() -> BackendApplicationServer:
+    """Return the server of the client credentials grant (tokens live as long as the client says)."""
+    return BackendApplicationServer(
+        SandboxClientCredentialsValidator(),
+        token_expires_in=lambda request: request.client.access_token_lifetime,
+    )

@@ -61,6 +61,11 @@ def ensure_oauth1_client(
     return client
 
 
+def client_service_account(client: OAuth2Client) -> Account:
+    """Return the account a client acts as in the client credentials grant."""
+    return account_get_or_create(f"client-{client.pk}@service.sandbox.test", name=f"{client.name} (service)")
+
+
 def create_api_key(account_email: str = DEFAULT_EMAIL) -> str:
     """Create an API key for the account and return it (it is shown only this once)."""
     account = account_get_or_create(account_email)

@@ -149,12 +149,17 @@ def oauth2_authorize(request):
 @sensitive_post_parameters()
 @require_POST
 def oauth2_token(request):
-    """Exchange an authorization code or a refresh token for tokens."""
+    """Exchange an authorization code or a refresh token for tokens, or issue a client-credentials
+    token (grant_type=client_credentials: no refresh token)."""
     switches.hit("token")
     failure = _switch_response("token")
     if failure is not None:
         return failure
-    headers, body, status = oauth2.get_server().create_token_response(*_oauthlib_request(request))
+    if request.POST.get("grant_type") == "client_credentials":
+        server = oauth2.get_client_credentials_server()
+    else:
+        server = oauth2.get_server()
+    headers, body, status = server.create_token_response(*_oauthlib_request(request))
     return _response(headers, body, status)
 
 

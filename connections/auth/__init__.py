@@ -14,6 +14,7 @@ single_grant(), requested_scopes(), split_values().
 import logging
 
 from .base import BaseMode
+from .client_credentials import ClientCredentialsMode
 from .keys import ApiKeyMode, BasicMode, CustomMode
 from .oauth1 import OAuth1Mode
 from .oauth2 import OAuth2Mode
@@ -23,7 +24,10 @@ for _name in ("requests_oauthlib", "oauthlib", "urllib3.connectionpool"):
     logging.getLogger(_name).setLevel(logging.INFO)
 
 MODES: dict[str, BaseMode] = {
-    mode.name: mode for mode in (OAuth2Mode(), OAuth1Mode(), ApiKeyMode(), BasicMode(), CustomMode())
+    mode.name: mode
+    for mode in (
+        OAuth2Mode(), OAuth1Mode(), ApiKeyMode(), BasicMode(), CustomMode(), ClientCredentialsMode(),
+    )
 }
 
 

@@ -20,10 +20,11 @@ from catalog.models import OAuthClient
 from catalog.schema import LOOPBACK_HOSTS
 from catalog.services import oauth_client_secret
 from catalog.templating import TemplateError, render_template
+from vault.services import secret_open
 
 from .. import outbound
 from ..errors import UNSAFE_VALUE, ConnectionFailure
-from ..models import ErrorCode
+from ..models import TENANT_CLIENT_PURPOSE, ErrorCode, TenantOAuthClient
 
 # What a request to an app raises when it gets no answer (unavailable_from_exception reads it).
 REQUEST_ERRORS = (requests.RequestException, outbound.OutboundRefused)
@@ -224,8 +225,44 @@ def bind_state(attempt, request, state: str) -> None:
 # --- The app's OAuth client and its endpoints' failures --------------------------------------
 
 
-def oauth_client_for(app):
-    """Return (OAuthClient, client_secret) or raise ConnectionFailure when none is registered."""
+# The credentials key naming the company's own OAuth client that minted them (its pk); absent
+# when the platform's client did. Sealed with the tokens, so every mode method that receives
+# credentials (session, refresh, revoke) signs with the client that minted the grant.
+TENANT_CLIENT_KEY = "tenant_client"
+
+
+def tenant_client_secret(client: TenantOAuthClient) -> str:
+    """Return the plaintext secret of a company's OAuth client (for the provider only)."""
+    return secret_open(secret=client.client_secret, purpose=TENANT_CLIENT_PURPOSE)["client_secret"]
+
+
+def _retired_failure(app, client) -> ConnectionFailure:
+    what = "replaced" if client is not None and client.retired_reason == "replaced" else "removed"
+    return ConnectionFailure(
+        ErrorCode.CONNECTION_EXPIRED,
+        f"Your company's own {app.name} OAuth client that linked this connection was {what}: "
+        "re-authorize the connection.",
+    )
+
+
+def oauth_client_for(app, credentials=None, *, tenant_client=None):
+    """Return (client, client_secret): the company's own client that minted the credentials (or
+    `tenant_client`, an attempt's), else the platform's registration.
+
+    A company client that was replaced or removed raises connection_expired (re-authorize);
+    no registration at all raises app_unavailable.
+    """
+    pk = (credentials or {}).get(TENANT_CLIENT_KEY)
+    if tenant_client is None and pk:
+        tenant_client = (
+            TenantOAuthClient.all_objects.select_related("client_secret").filter(pk=pk, app=app).first()
+        )
+        if tenant_client is None:
+            raise _retired_failure(app, None)
+    if tenant_client is not None:
+        if not tenant_client.is_live or not tenant_client.client_secret_id:
+            raise _retired_failure(app, tenant_client)
+        return tenant_client, tenant_client_secret(tenant_client)
     try:
         client = app.oauth_client
     except OAuthClient.DoesNotExist:

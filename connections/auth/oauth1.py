@@ -51,7 +51,7 @@ class OAuth1Mode(BaseMode):
 
     def start(self, attempt, *, request, secret_values) -> str:
         app = attempt.app
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         oauth = outbound.harden(
             OAuth1Session(client.client_id, client_secret=client_secret, callback_uri=client.redirect_uri)
         )
@@ -82,7 +82,7 @@ class OAuth1Mode(BaseMode):
         if not verifier:
             raise ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, f"{app.name}'s answer had no verifier.")
         pending = secret_open(secret=attempt.pending_secret, purpose=ATTEMPT_PURPOSE)
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         oauth = outbound.harden(
             OAuth1Session(
                 client.client_id,
@@ -101,7 +101,7 @@ class OAuth1Mode(BaseMode):
         return {"oauth_token": token["oauth_token"], "oauth_token_secret": token["oauth_token_secret"]}
 
     def session(self, app, config, credentials):
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, credentials)
         session = self.base_session(app, config, credentials)
         session.auth = OAuth1(
             client.client_id,

@@ -101,7 +101,7 @@ class OAuth2Mode(BaseMode):
     def start(self, attempt, *, request, secret_values) -> str:
         app = attempt.app
         spec = self._spec(app)
-        client, _secret = oauth_client_for(app)
+        client, _secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         authorize_url = self._rendered(app, "authorize_url", attempt.config)
         allow_loopback_http(authorize_url)
         state = new_state()
@@ -132,7 +132,7 @@ class OAuth2Mode(BaseMode):
         code = params.get("code")
         if not code:
             raise ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, f"{app.name}'s answer had no authorization code.")
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         token_url = self._rendered(app, "token_url", attempt.config)
         allow_loopback_http(token_url)
         kwargs = self._client_auth(app, client, client_secret)
@@ -255,7 +255,7 @@ class OAuth2Mode(BaseMode):
             raise ConnectionFailure(
                 ErrorCode.CONNECTION_EXPIRED, f"{app.name} gave no refresh token: re-authorize the connection."
             )
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, credentials)
         token_url = self._rendered(app, "token_url", config)
         allow_loopback_http(token_url)
         kwargs = self._client_auth(app, client, client_secret)
@@ -280,7 +280,7 @@ class OAuth2Mode(BaseMode):
         """Revoke the grant at the provider (RFC 7009) when the spec has a revoke_url."""
         if not self.revoke_supported(app):
             return
-        client, client_secret = oauth_client_for(app)
+        client, client_secret = oauth_client_for(app, credentials)
         url = self._rendered(app, "revoke_url", config)
         auth = None
         base = {}

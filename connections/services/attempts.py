@@ -16,7 +16,7 @@ from vault.services import VaultError, secret_destroy, secret_open, secret_repla
 
 from .. import probe
 from ..auth import mode_for
-from ..auth.base import SESSION_STATE_PREFIX, is_session_bound, state_hash
+from ..auth.base import SESSION_STATE_PREFIX, TENANT_CLIENT_KEY, is_session_bound, state_hash
 from ..errors import CallbackRejected, ConnectionFailure, sanitize_provider_text
 from ..models import (
     ATTEMPT_PURPOSE,
@@ -35,6 +35,7 @@ from ..selectors import connection_default_name, connection_name_taken
 from .connections import unique_name
 from .events import event_record
 from .health import connection_status_set
+from .tenant_clients import tenant_client_for_attempt
 from .publication import publication_source_reauthorized
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ def attempt_start(
     mode = mode_for(app)
     config, secret_values = mode.split_values(app, field_values)
     requested = mode.requested_scopes(app, scopes, connection)
+    tenant_client = (
+        tenant_client_for_attempt(tenant=tenant, app=app, connection=connection) if mode.needs_client else None
+    )
 
     with transaction.atomic():
         attempt = Attempt.all_objects.create(
@@ -89,6 +93,7 @@ def attempt_start(
             expires_at=timezone.now() + timedelta(seconds=settings.ATTEMPT_LIFETIME),
             connection=connection,
             is_reauthorization=connection is not None,
+            oauth_client=tenant_client,
             connection_authorized_at=connection.authorized_at if connection is not None else None,
             unbound=mode.redirects and not is_session_bound(request),
         )
@@ -280,6 +285,8 @@ def attempt_finish(*, attempt: Attempt, request=None, params=None) -> Attempt:
     started = time.monotonic()
     try:
         credentials = mode.complete(attempt, request=request, params=params or {})
+        if attempt.oauth_client_id:
+            credentials[TENANT_CLIENT_KEY] = attempt.oauth_client_id  # minted by the company's client
         account_label = probe.run_test(app, attempt.config, credentials)
     except ConnectionFailure as failure:
         return _attempt_fail(attempt, failure)
@@ -354,6 +361,7 @@ def _apply_credentials(connection, *, app, credentials, account_label, scopes, c
     connection.expires_at = _expires_datetime(mode.expires_at(credentials))
     connection.last_checked_at = now
     connection.rotation_flagged_at = None
+    connection.oauth_client_id = credentials.get(TENANT_CLIENT_KEY)
     connection.version = (connection.version or 0) + 1
 
 
@@ -457,6 +465,7 @@ def _create_connection(attempt, *, credentials, scopes, account_label, actor, no
         last_checked_at=now,
         created_by=actor,
         version=1,
+        oauth_client_id=credentials.get(TENANT_CLIENT_KEY),
     )
     attempt.connection = connection
     _succeed_attempt_row(attempt, account_label, now)

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 COPIED_FIELDS = (
     "app_id", "name", "credentials_id", "config", "scopes", "account_label", "authorized_at",
     "expires_at", "last_refreshed_at", "last_checked_at", "rotation_flagged_at", "version",
+    "oauth_client_id",
 )
 
 

@@ -170,7 +170,7 @@ def _refresh_holding_lease(connection, credentials: dict) -> dict:
         raise
     new = {**credentials, **{k: v for k, v in answer.items() if v is not None}}
     if not answer.get("refresh_token"):
-        new["refresh_token"] = credentials["refresh_token"]
+        new["refresh_token"] = credentials.get("refresh_token")
     return _save_credentials(connection, new) or open_credentials(reload(connection))
 
 

@@ -5,5 +5,6 @@
 - connections.py: the list, one connection, Check, Rename, Revoke;
 - global_connections.py: global connections as tenants see them;
 - publication.py: a tenant admin's publication request;
-- tenant.py: switch company, members, API tokens, settings.
+- tenant.py: switch company, members, API tokens, settings;
+- tenant_clients.py: a company's own OAuth client for an app (tenant admins).
 """

@@ -37,6 +37,7 @@ from ..permissions import (
 from ..presenters import explain, failure_context
 from ..services import attempts as attempt_services
 from ..services.setup_requests import setup_request_for
+from ..services.tenant_clients import tenant_client_for_attempt, tenant_clients_possible
 
 
 def _visible_app(slug):
@@ -47,6 +48,21 @@ def _oauth_client(app):
     if not mode_for(app).needs_client:
         return None
     return OAuthClient.objects.filter(app=app).first()
+
+
+def _client_context(request, app, oauth_client, connection=None) -> dict:
+    """Return whether the app can be linked here (a platform or company client) and the hint."""
+    mode = mode_for(app)
+    tenant_client = None
+    if mode.needs_client:
+        tenant_client = tenant_client_for_attempt(tenant=request.tenant, app=app, connection=connection)
+    membership = request.membership
+    return {
+        "not_configured": mode.needs_client and oauth_client is None and tenant_client is None,
+        "tenant_client": tenant_client,
+        "tenant_client_possible": mode.needs_client and tenant_clients_possible(app),
+        "is_tenant_admin": bool(membership and membership.is_admin),
+    }
 
 
 def _add_service_errors(form, error):
@@ -67,12 +83,13 @@ def connection_create(request, slug):
     app = _visible_app(slug)
     oauth_client = _oauth_client(app)
     mode = mode_for(app)
-    not_configured = mode.needs_client and oauth_client is None
     context = {
-        "app": app, "mode": mode, "not_configured": not_configured, "oauth_client": oauth_client,
-        "setup_steps": setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured),
-        "setup_request": setup_request_for(member=request.membership, app=app) if not_configured else None,
+        "app": app, "mode": mode, "oauth_client": oauth_client,
+        **_client_context(request, app, oauth_client),
     }
+    not_configured = context["not_configured"]
+    context["setup_steps"] = setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured)
+    context["setup_request"] = setup_request_for(member=request.membership, app=app) if not_configured else None
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, tenant=request.tenant, app=app, oauth_client=oauth_client)
         if form.is_valid():
@@ -100,13 +117,13 @@ def connection_reauthorize(request, pk):
     app = connection.app
     oauth_client = _oauth_client(app)
     mode = mode_for(app)
-    not_configured = mode.needs_client and oauth_client is None
     context = {
-        "app": app, "mode": mode, "connection": connection, "not_configured": not_configured,
-        "oauth_client": oauth_client,
-        "reauthorize": True, "setup_steps": setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured),
-        "setup_request": setup_request_for(member=request.membership, app=app) if not_configured else None,
+        "app": app, "mode": mode, "connection": connection, "oauth_client": oauth_client,
+        "reauthorize": True, **_client_context(request, app, oauth_client, connection),
     }
+    not_configured = context["not_configured"]
+    context["setup_steps"] = setup_steps_for(app, staff=request.user.is_staff, configured=not not_configured)
+    context["setup_request"] = setup_request_for(member=request.membership, app=app) if not_configured else None
     form_kwargs = {"tenant": request.tenant, "app": app, "oauth_client": oauth_client, "connection": connection}
     if request.method == "POST" and not not_configured:
         form = ConnectionWindowForm(request.POST, **form_kwargs)

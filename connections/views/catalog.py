@@ -23,6 +23,7 @@ from .. import selectors
 from ..models import Role, SetupRequest
 from ..permissions import CREATORS, tenant_required
 from ..services.setup_requests import setup_request_dismiss, setup_request_for, setup_request_send
+from ..services.tenant_clients import tenant_clients_possible
 
 
 def _grid_context(request, *, picker: bool) -> dict:
@@ -46,8 +47,9 @@ def _grid_context(request, *, picker: bool) -> dict:
         for key in Category.values
         if counts.get(key)
     ]
+    own_clients = selectors.tenant_client_app_ids(tenant=request.tenant)
     for app in apps:
-        app.configured = catalog_selectors.app_is_configured(app)
+        app.configured = catalog_selectors.app_is_configured(app) or app.pk in own_clients
         if picker and app.configured:
             app.card_url = reverse("connections:create", args=[app.slug])
         else:
@@ -97,8 +99,10 @@ def connection_new(request):
 def app_detail(request, slug):
     app = selectors.app_get_for_tenant(slug=slug, tenant=request.tenant)
     membership = request.membership
-    configured = catalog_selectors.app_is_configured(app)
+    own_client = app.pk in selectors.tenant_client_app_ids(tenant=request.tenant)
+    configured = catalog_selectors.app_is_configured(app) or own_client
     can_create = bool(membership and membership.can_create)
+    grant = app.spec.get("oauth2") or app.spec.get("client_credentials") or {}  # its scopes
     context = {
         "app": app,
         "steps": setup_steps_for(app, staff=request.user.is_staff, configured=configured),
@@ -107,10 +111,13 @@ def app_detail(request, slug):
         "can_link": configured and can_create,
         "is_admin": bool(membership and membership.is_admin) or request.user.is_staff,
         "spec": app.spec,
-        "scopes": (app.spec.get("oauth2") or {}).get("scopes") or [],
-        "optional_scopes": (app.spec.get("oauth2") or {}).get("optional_scopes") or [],
+        "scopes": grant.get("scopes") or [],
+        "optional_scopes": grant.get("optional_scopes") or [],
         "fields": app.spec.get("fields") or [],
         "setup_request": None if configured else setup_request_for(member=request.membership, app=app),
+        "tenant_client_possible": tenant_clients_possible(app),
+        "is_tenant_admin": bool(membership and membership.is_admin),
+        "own_client": own_client,
     }
     return render(request, "catalog/detail.html", context)
 

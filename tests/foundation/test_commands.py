@@ -201,7 +201,11 @@ def test_seed_demo_registers_sandbox_clients_once(settings):
     second = run("seed_demo")
     assert not re.search(r"^\s+api_key\s+\S+", second, re.M)
     assert "The sandbox API key exists" in second
-    assert ApiKey.objects.count() == 1 and OAuth2Client.objects.count() == 1
+    # The sandbox's OAuth2 client and the machine client (Sandbox client credentials).
+    assert ApiKey.objects.count() == 1 and OAuth2Client.objects.count() == 2
+    machine = re.search(r"^\s+sandbox-machine-client\s+(\S+)", first, re.M).group(1)
+    assert OAuth2Client.objects.get(client_id="sandbox-machine-client").secret_digest == digest(machine)
+    assert machine not in second
     assert oauth_client_secret(OAuthClient.objects.get(pk=client.pk)) == secret
 
 

@@ -79,6 +79,7 @@ class Command(BaseCommand):
         # sandbox is an installed app only while SANDBOX_ENABLED: imported when it is on.
         from sandbox import services as sandbox
         from sandbox.models import ApiKey, BasicAccount
+        from sandbox.models import OAuth2Client as SandboxOAuth2Client
 
         def app_or_warn(slug):
             app = App.objects.filter(slug=slug).first()
@@ -127,6 +128,19 @@ class Command(BaseCommand):
             else:
                 key = sandbox.create_api_key(SANDBOX_EMAIL)
                 self.created.append(("Sandbox API key (for the “Sandbox API key” app)", "api_key", key))
+        if app_or_warn("sandbox-client-credentials") is not None:
+            machine_id = "sandbox-machine-client"
+            if SandboxOAuth2Client.objects.filter(client_id=machine_id).exists():
+                self.stdout.write("The sandbox machine client exists (its secret was printed when it was created).")
+            else:
+                machine_secret = secrets.token_urlsafe(24)
+                sandbox.ensure_client(
+                    client_id=machine_id, client_secret=machine_secret, redirect_uris=[],
+                    name="Demo machine client",
+                )  # fmt: skip
+                self.created.append(
+                    ("Sandbox machine client (for “Sandbox client credentials”: id, secret)", machine_id, machine_secret)
+                )
         if app_or_warn("sandbox-basic") is not None:
             if BasicAccount.objects.filter(username=SANDBOX_BASIC_USERNAME).exists():
                 self.stdout.write("The sandbox basic login exists (it was printed when it was created).")

@@ -220,7 +220,8 @@ def test_rename_and_revoke_queries_are_bounded(
     client.get("/api/connections")  # warm the session and membership caches
     with django_assert_max_num_queries(12):
         assert rename(client, connections[0], "Renamed").status_code == 200
-    # Most are the service's: the revoke, destroying the Secret (and what points at it), the
-    # "revoked" Event and the "status_changed" Event every change of status records.
-    with django_assert_max_num_queries(26):
+    # Most are the service's: the revoke, destroying the Secret (and what points at it, a
+    # company OAuth client's secret among them), the "revoked" Event and the "status_changed"
+    # Event every change of status records.
+    with django_assert_max_num_queries(27):
         assert revoke(client, connections[1]).status_code == 200

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_registry_has_one_mode_per_auth_mode():
-    assert set(MODES) == {"oauth2", "oauth1", "api_key", "basic", "custom"}
+    assert set(MODES) == {"oauth2", "oauth1", "api_key", "basic", "custom", "oauth2_client_credentials"}
     with pytest.raises(ValueError):
         get_mode("saml")
 

@@ -22,6 +22,10 @@ ANY_URL = re.compile(r"https?://.*")
 CREDENTIALS = {
     "oauth2": {"access_token": "at-test", "refresh_token": "rt", "token_type": "Bearer", "expires_at": None, "scope": []},
     "oauth1": {"oauth_token": "ot", "oauth_token_secret": "ots"},
+    "oauth2_client_credentials": {
+        "client_id": "cid", "client_secret": "cs", "access_token": "at-test", "refresh_token": None,
+        "token_type": "Bearer", "expires_at": None, "scope": [],
+    },
 }
 
 
@@ -82,6 +86,9 @@ def test_provider_entry_signs_its_test_request(spec, tenant, operator_member):
     if app.auth_mode == "oauth2":
         header = spec["oauth2"].get("access_token_header")
         assert sent.headers[header] == "at-test" if header else sent.headers["Authorization"] == "Bearer at-test"
+    elif app.auth_mode == "oauth2_client_credentials":
+        assert sent.headers["Authorization"] == "Bearer at-test"
+        assert "cs" not in sent.url
     elif app.auth_mode == "oauth1":
         assert "oauth_signature" in str(sent.headers["Authorization"])
     elif app.auth_mode == "basic":
