@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .choices import AuthMode, Category
-from .hosts import FORMATS, spec_host_problems
+from .hosts import FORMATS, spec_fields, spec_host_problems
 from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
@@ -41,6 +41,9 @@ BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}
 _url = {"type": "string", "minLength": 1, "maxLength": 500}
 _scope_list = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+# How a provider withdraws a grant (catalog/SPEC.md, "oauth2.revoke"; connections/auth/revoke.py).
+REVOKE_STYLES = ("rfc7009", "json", "bearer", "delete", "query")
+GRANT_TOKENS = ("refresh_token", "access_token")
 
 APP_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -91,6 +94,24 @@ APP_SCHEMA = {
                 "authorize_url": _url,
                 "token_url": _url,
                 "revoke_url": {"anyOf": [_url, {"type": "null"}]},
+                "revoke": {
+                    "type": "object",
+                    "required": ["style", "url"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "style": {"enum": list(REVOKE_STYLES)},
+                        "url": _url,
+                        "tokens": {
+                            "type": "array",
+                            "items": {"enum": list(GRANT_TOKENS)},
+                            "minItems": 1,
+                            "uniqueItems": True,
+                        },
+                        "client_auth": {"enum": ["body", "basic", "none"]},
+                        "param": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"},
+                        "body": _string_map,
+                    },
+                },
                 "scopes": _scope_list,
                 "optional_scopes": _scope_list,
                 "scope_separator": {"type": "string", "minLength": 1, "maxLength": 3},
@@ -247,6 +268,9 @@ def _url_templates(spec: dict):
             value = (spec.get(block) or {}).get(key)
             if isinstance(value, str):
                 yield f"{block}.{key}", value
+    revoke = (spec.get("oauth2") or {}).get("revoke") or {}
+    if isinstance(revoke.get("url"), str):
+        yield "oauth2.revoke.url", revoke["url"]
     path = (spec.get("test") or {}).get("path")
     if isinstance(path, str) and not path.startswith("/") and not path.startswith("{"):
         yield "test.path", path
@@ -272,6 +296,8 @@ def _templates(spec: dict):
     for block in ("oauth2", "oauth1"):
         for key, value in ((spec.get(block) or {}).get("authorize_params") or {}).items():
             yield f"{block}.authorize_params.{key}", value
+    for key, value in (((spec.get("oauth2") or {}).get("revoke") or {}).get("body") or {}).items():
+        yield f"oauth2.revoke.body.{key}", value
 
 
 def validate_app(spec) -> list[str]:
@@ -309,7 +335,6 @@ def validate_app(spec) -> list[str]:
     if auth in (AuthMode.API_KEY,) and not secret_keys:
         errors.append("fields: auth api_key needs a secret field")
 
-    known = field_keys | {SANDBOX_PLACEHOLDER}
     url_paths = set()
     for path, template in _url_templates(spec):
         url_paths.add(path)
@@ -325,6 +350,7 @@ def validate_app(spec) -> list[str]:
         except TemplateError as exc:
             errors.append(f"{path}: {exc}")
             continue
+        known = {field["key"] for field in spec_fields(spec, path=path)} | {SANDBOX_PLACEHOLDER}
         for name in names:
             if name not in known:
                 errors.append(f"{path}: {{{name}}} is not a declared field")
@@ -338,10 +364,29 @@ def validate_app(spec) -> list[str]:
     if not (test_path.startswith("/") or test_path.startswith("{") or "://" in test_path):
         errors.append("test.path: must start with / or be an absolute URL")
     oauth2 = spec.get("oauth2") or {}
+    errors.extend(_revoke_problems(oauth2))
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
         errors.append(f"oauth2.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
     return errors
+
+
+def _revoke_problems(oauth2: dict) -> list[str]:
+    """Return the cross-field problems of an oauth2 `revoke` block."""
+    revoke = oauth2.get("revoke")
+    if not revoke:
+        return []
+    problems = []
+    if oauth2.get("revoke_url"):
+        problems.append("oauth2.revoke: give either revoke_url (RFC 7009) or a revoke block, not both")
+    style = revoke["style"]
+    if style in ("bearer", "delete") and "tokens" in revoke:
+        problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
+    if style not in ("json", "delete") and "body" in revoke:
+        problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    if style not in ("json", "query") and "param" in revoke:
+        problems.append(f"oauth2.revoke.param: style {style} has no token parameter")
+    return problems
 
 
 def normalize_app(spec: dict) -> dict:

@@ -81,12 +81,13 @@ def field_label(app, key) -> str:
     return str(key)
 
 
-def render_url(app, template, values) -> str:
+def render_url(app, template, values, *, grant: bool = False) -> str:
     """Render one of the spec's URL templates so that it keeps the scheme and host the spec fixes.
 
     catalog/hosts.py decides: a placeholder in the host takes only whole DNS labels (format
     subdomain) or a host of the spec's allowed_hosts; elsewhere a value cannot leave its path
-    segment or query value. Raises ConnectionFailure (test_failed) naming the setting to change,
+    segment or query value. Captured values count as fields; `grant` lets a revoke URL name the
+    grant's tokens (hosts.GRANT_NAMES). Raises ConnectionFailure (test_failed) naming the setting to change,
     never quoting its value; nothing is sent.
     """
     if not template:
@@ -94,7 +95,8 @@ def render_url(app, template, values) -> str:
     spec = app.spec or {}
     try:
         return hosts.render_url(
-            str(template), values, fields=spec.get("fields") or [],
+            str(template), values,
+            fields=hosts.spec_fields(spec, path="oauth2.revoke.url" if grant else ""),
             allowed_hosts=spec.get("allowed_hosts") or (),
         )  # fmt: skip
     except hosts.UnsafeUrl as exc:
@@ -152,8 +154,8 @@ def unsafe_values(app, values: dict, *, skip=()) -> dict:
                     errors[typed_path] = _unsafe(problem)
                 continue
             hosts.render_url(
-                template, {**values, "sandbox": settings.SANDBOX_URL}, fields=fields,
-                allowed_hosts=allowed_hosts,
+                template, {**values, "sandbox": settings.SANDBOX_URL},
+                fields=hosts.spec_fields(spec, path=path), allowed_hosts=allowed_hosts,
             )  # fmt: skip
         except hosts.UnsafeUrl as exc:
             if exc.field and exc.field not in errors and exc.field not in skip:

@@ -32,6 +32,7 @@ from .base import (
     unavailable_from_exception,
     unavailable_from_response,
 )
+from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class OAuth2Mode(BaseMode):
         return bool(credentials.get("refresh_token"))
 
     def revoke_supported(self, app) -> bool:
-        return bool(self._spec(app).get("revoke_url"))
+        return revoke_block(self._spec(app)) is not None
 
     def scopes_offered(self, app, oauth_client=None) -> tuple[list, list]:
         """Return (default scopes, every scope that may be requested), spec order, deduplicated.
@@ -265,35 +266,9 @@ class OAuth2Mode(BaseMode):
         return self._credentials(app, token, previous=credentials)
 
     def revoke(self, app, config, credentials) -> None:
-        """Revoke the grant at the provider (RFC 7009) when the spec has a revoke_url."""
-        if not self.revoke_supported(app):
+        """Revoke the grant at the provider in the style of the spec's revoke block (revoke.py)."""
+        block = revoke_block(self._spec(app))
+        if block is None:
             return
         client, client_secret = oauth_client_for(app)
-        url = self._rendered(app, "revoke_url", config)
-        auth = None
-        base = {}
-        if self._spec(app).get("client_auth") == "basic":
-            auth = requests.auth.HTTPBasicAuth(client.client_id, client_secret)
-        else:
-            base = {"client_id": client.client_id, "client_secret": client_secret}
-        failure = None
-        with outbound.harden(TimeoutSession()) as http:
-            for hint in ("refresh_token", "access_token"):
-                token = credentials.get(hint)
-                if not token:
-                    continue
-                try:
-                    response = http.post(url, data={**base, "token": token, "token_type_hint": hint}, auth=auth)
-                except REQUEST_ERRORS as exc:
-                    failure = failure or unavailable_from_exception(app, exc, "revocation endpoint")
-                    continue
-                if response.status_code >= 500 or response.status_code == 429:
-                    failure = failure or unavailable_from_response(app, response, "revocation endpoint")
-                elif response.status_code >= 400:
-                    failure = failure or ConnectionFailure(
-                        ErrorCode.AUTHORIZATION_REJECTED,
-                        f"{app.name} refused the revocation (HTTP {response.status_code}).",
-                        http_status=response.status_code,
-                    )
-        if failure is not None:
-            raise failure
+        revoke_grant(app, block, client=client, client_secret=client_secret, config=config, credentials=credentials)
