@@ -39,6 +39,7 @@ def uses_oauth_client(auth_mode: str) -> bool:
 BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", "custom"}, "basic": {"basic"}}
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}
+_DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 _url = {"type": "string", "minLength": 1, "maxLength": 500}
 _scope_list = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 # How a provider withdraws a grant (catalog/SPEC.md, "oauth2.revoke"; connections/auth/revoke.py).
@@ -119,6 +120,17 @@ APP_SCHEMA = {
                 "client_auth": {"enum": ["body", "basic"]},
                 "authorize_params": _string_map,
                 "token_params": _string_map,
+                # Extra body parameters of a refresh request (Zendesk's expires_in).
+                "refresh_params": _string_map,
+                # Extra headers of the token and refresh requests.
+                "token_headers": _string_map,
+                # How the token and refresh requests carry their parameters.
+                "token_body": {"enum": ["form", "json"]},
+                # Dotted path to the object of the token answer that holds the access token
+                # (Slack user tokens: authed_user).
+                "token_path": {"type": "string", "pattern": _DOTTED},
+                # The authorize parameter that carries the scopes (Slack user tokens: user_scope).
+                "scope_param": {"type": "string", "pattern": r"^[A-Za-z0-9_]+$"},
                 # RFC 9207: the authorization server's issuer, compared with `iss` on the callback.
                 "issuer": _url,
                 # Header carrying the raw access token instead of "Authorization: Bearer …".
@@ -296,6 +308,9 @@ def _templates(spec: dict):
     for block in ("oauth2", "oauth1"):
         for key, value in ((spec.get(block) or {}).get("authorize_params") or {}).items():
             yield f"{block}.authorize_params.{key}", value
+    for part in ("token_params", "refresh_params", "token_headers"):
+        for key, value in ((spec.get("oauth2") or {}).get(part) or {}).items():
+            yield f"oauth2.{part}.{key}", value
     for key, value in (((spec.get("oauth2") or {}).get("revoke") or {}).get("body") or {}).items():
         yield f"oauth2.revoke.body.{key}", value
 
@@ -408,6 +423,9 @@ def normalize_app(spec: dict) -> dict:
             "client_auth": "body",
             "authorize_params": {},
             "token_params": {},
+            "refresh_params": {},
+            "token_headers": {},
+            "token_body": "form",
             **spec["oauth2"],
         }
     if "oauth1" in spec:

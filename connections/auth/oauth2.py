@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -32,11 +33,14 @@ from .base import (
     unavailable_from_exception,
     unavailable_from_response,
 )
+from .captures import dig
 from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
 
 EXPIRING_ERRORS = {"invalid_grant", "invalid_client", "unauthorized_client"}
+# The members of a token answer that describe the token (RFC 6749 section 5.1).
+TOKEN_KEYS = ("access_token", "token_type", "expires_in", "refresh_token", "scope")
 
 # The scopes actually granted are stored; a provider granting fewer is not an error.
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
@@ -97,7 +101,49 @@ class OAuth2Mode(BaseMode):
 
         oauth.register_compliance_hook("access_token_response", check_status)
         oauth.register_compliance_hook("refresh_token_response", check_status)
+        self._shape_token_exchange(app, oauth)
         return oauth
+
+    def _shape_token_exchange(self, app, oauth) -> None:
+        """Give the token and refresh requests the spec's headers and body format, and read the
+        token from where the spec's token_path says it sits (catalog/SPEC.md, "Token request")."""
+        spec = self._spec(app)
+        headers = spec.get("token_headers") or {}
+        as_json = spec.get("token_body") == "json"
+        token_path = spec.get("token_path") or ""
+        values = template_values(app)
+
+        def add_headers(url, request_headers, body_or_kwargs):
+            request_headers = dict(request_headers or {})
+            request_headers.update({name: render(app, value, values) for name, value in headers.items()})
+            return url, request_headers, body_or_kwargs
+
+        def send_as_json(method, url, data=None, headers=None, **kwargs):
+            if isinstance(data, dict):
+                headers = {**(headers or {}), "Content-Type": "application/json"}
+                kwargs["json"], data = data, None
+            return plain_request(method, url, data=data, headers=headers, **kwargs)
+
+        def lift_token(response):
+            try:
+                answer = response.json()
+            except ValueError:
+                return response
+            node = dig(answer, token_path)
+            if isinstance(answer, dict) and isinstance(node, dict) and node.get("access_token"):
+                kept = {key: value for key, value in answer.items() if key not in TOKEN_KEYS}
+                response._content = json.dumps({**kept, **node}).encode()
+            return response
+
+        if headers:
+            oauth.register_compliance_hook("access_token_request", add_headers)
+            oauth.register_compliance_hook("refresh_token_request", add_headers)
+        if as_json:
+            plain_request = oauth.request
+            oauth.request = send_as_json  # this session only ever calls the token endpoint
+        if token_path:
+            oauth.register_compliance_hook("access_token_response", lift_token)
+            oauth.register_compliance_hook("refresh_token_response", lift_token)
 
     def start(self, attempt, *, request, secret_values) -> str:
         app = attempt.app
@@ -106,9 +152,13 @@ class OAuth2Mode(BaseMode):
         authorize_url = self._rendered(app, "authorize_url", attempt.config)
         allow_loopback_http(authorize_url)
         state = new_state()
-        oauth = self._oauth_session(app, client, scopes=attempt.scopes, state=state)
+        scope_param = spec.get("scope_param") or "scope"
+        scopes = attempt.scopes if scope_param == "scope" else None
+        oauth = self._oauth_session(app, client, scopes=scopes, state=state)
         values = template_values(app, attempt.config)
         extra = {key: render(app, value, values) for key, value in (spec.get("authorize_params") or {}).items()}
+        if scope_param != "scope" and attempt.scopes:
+            extra[scope_param] = self._separator(app).join(attempt.scopes)
         if spec.get("pkce", True):
             verifier = secrets.token_urlsafe(64)
             extra.update(code_challenge=pkce_challenge(verifier), code_challenge_method="S256")
@@ -250,6 +300,8 @@ class OAuth2Mode(BaseMode):
         kwargs = self._client_auth(app, client, client_secret)
         if kwargs.pop("include_client_id", False):
             kwargs["client_id"] = client.client_id
+        values = template_values(app, config)
+        kwargs.update({key: render(app, value, values) for key, value in (self._spec(app).get("refresh_params") or {}).items()})
         oauth = self._oauth_session(app, client)
         token = self._token_request(
             app,

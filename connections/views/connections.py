@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog.models import App
 
 from .. import selectors
+from ..auth import mode_for
 from ..forms import HISTORY, ConnectionFilterForm, RenameForm, RevokeForm
 from ..models import Connection, ConnectionStatus, Usage
 from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_required
@@ -170,4 +171,5 @@ def connection_revoke(request, pk):
         Usage.objects.for_tenant(request.tenant).filter(connection=connection, last_used_at__gte=since)[:50]
     )
     context = {"connection": connection, "app": connection.app, "form": form, "shared": shared, "consumers": consumers}
+    context["revokes_at_app"] = mode_for(connection.app).revoke_supported(connection.app)
     return render(request, "connections/revoke.html", context, status=400 if request.method == "POST" else 200)

@@ -1,0 +1,195 @@
+"""Provider contracts: replay each touched entry's documented token, test and refresh answers.
+
+Each case links an account through attempt_start → attempt_finish with `responses` playing the
+provider as its documentation shows, then asserts what a person and a flow see: the account
+label, the values captured into the connection's config, the base URL the session uses, and
+whether a refresh keeps or replaces the refresh token as that provider does.
+"""
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from connections.auth import get_mode
+from connections.models import Attempt
+from connections.services.attempts import attempt_finish, attempt_start
+
+from ..lifecycle_helpers import make_request
+from .contract_support import CLIENT_ID, catalog_app
+
+pytestmark = pytest.mark.django_db
+
+mode = get_mode("oauth2")
+
+
+def query(url):
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+class Provider:
+    """The provider's endpoints as `responses` answers; `calls` are the requests it received."""
+
+    def __init__(self, mocked):
+        self.mocked = mocked
+
+    def token(self, url, answer, status=200):
+        self.mocked.add(responses.POST, url, json=answer, status=status)
+
+    def get(self, url, answer):
+        self.mocked.add(responses.GET, url, json=answer)
+
+    def post(self, url, answer):
+        self.mocked.add(responses.POST, url, json=answer)
+
+    def sent(self, url_start):
+        return [call.request for call in self.mocked.calls if call.request.url.startswith(url_start)]
+
+
+@pytest.fixture
+def provider():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield Provider(mocked)
+
+
+def link(slug, tenant, member, *, field_values=None, params=None, scopes=None):
+    """Start and finish an attempt of a catalog entry; return (app, attempt, authorize URL)."""
+    app = catalog_app(slug)
+    request = make_request(member.user)
+    attempt, url = attempt_start(
+        tenant=tenant, user=member.user, app=app, field_values=field_values or {}, scopes=scopes, request=request
+    )
+    assert url, attempt.error_message
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "the-code", **(params or {})})
+    assert attempt.status == Attempt.Status.SUCCEEDED, attempt.error_message
+    return app, attempt, url
+
+
+def session_of(connection):
+    from connections.services.refresh import open_credentials
+
+    return mode.session(connection.app, connection.config, open_credentials(connection))
+
+
+# --- Token request shape (catalog/SPEC.md, "Token request") ---------------------------------
+
+
+def test_slack_user_token_comes_from_authed_user_and_scopes_go_in_user_scope(provider, tenant, operator_member):
+    # https://api.slack.com/methods/oauth.v2.access: the user token sits under authed_user.
+    provider.token(
+        "https://slack.com/api/oauth.v2.access",
+        {
+            "ok": True, "app_id": "A0KRD7HC3", "team": {"id": "T9TK3CUKW", "name": "Slack Softball Team"},
+            "authed_user": {
+                "id": "U1234", "scope": "users:read,search:read", "access_token": "xoxp-1234", "token_type": "user",
+            },
+        },
+    )
+    provider.get("https://slack.com/api/auth.test", {"ok": True, "user": "ada", "team": "Slack Softball Team"})
+    app, attempt, url = link("slack-user", tenant, operator_member)
+    q = query(url)
+    assert q["user_scope"] == "users:read,search:read" and "scope" not in q
+    assert "code_challenge" not in q  # pkce: false
+    connection = attempt.connection
+    assert connection.account_label == "ada"
+    assert provider.sent("https://slack.com/api/auth.test")[0].headers["Authorization"] == "Bearer xoxp-1234"
+    assert connection.scopes == ["users:read", "search:read"]
+    token_body = parse_qs(provider.sent("https://slack.com/api/oauth.v2.access")[0].body)
+    assert "code_verifier" not in token_body
+
+
+@pytest.mark.parametrize("slug", ["slack", "pipedrive", "linkedin", "monday", "typeform"])
+def test_pkce_is_not_sent_where_it_makes_a_public_client(slug, tenant, operator_member):
+    from connections.services.attempts import attempt_start
+
+    app = catalog_app(slug)
+    attempt, url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=make_request())
+    assert url and "code_challenge" not in query(url)
+    assert attempt.pending_secret_id is None
+
+
+def test_shopify_asks_for_expiring_tokens_and_replaces_the_refresh_token(provider, tenant, operator_member):
+    # shopify.dev "Offline access tokens": expiring=1 returns expires_in and a refresh_token.
+    token_url = "https://acme.myshopify.com/admin/oauth/access_token"
+    provider.token(
+        token_url,
+        {
+            "access_token": "shpat_1", "scope": "read_products,read_orders,read_customers", "expires_in": 3600,
+            "refresh_token": "shprt_1", "refresh_token_expires_in": 7776000,
+        },
+    )
+    provider.get("https://acme.myshopify.com/admin/api/2026-10/shop.json", {"shop": {"email": "owner@acme.test"}})
+    app, attempt, _url = link("shopify", tenant, operator_member, field_values={"shop": "acme"})
+    assert parse_qs(provider.sent(token_url)[0].body)["expiring"] == ["1"]
+    sent = provider.sent("https://acme.myshopify.com/admin/api/2026-10/shop.json")[0]
+    assert sent.headers["X-Shopify-Access-Token"] == "shpat_1"
+    assert attempt.connection.account_label == "owner@acme.test"
+    assert attempt.connection.expires_at is not None
+    provider.token(token_url, {"access_token": "shpat_2", "expires_in": 3600, "refresh_token": "shprt_2"})
+    renewed = mode.refresh(app, attempt.connection.config, {"access_token": "shpat_1", "refresh_token": "shprt_1"})
+    assert renewed["refresh_token"] == "shprt_2"  # replaced on every use
+
+
+def test_zendesk_asks_for_a_lifetime_on_token_and_refresh_and_keeps_the_rotated_token(provider, tenant, operator_member):
+    token_url = "https://acme.zendesk.com/oauth/tokens"
+    provider.token(
+        token_url,
+        {"access_token": "zd-1", "token_type": "bearer", "scope": "read write", "expires_in": 1800,
+         "refresh_token": "zdr-1", "refresh_token_expires_in": 604800},
+    )
+    provider.get("https://acme.zendesk.com/api/v2/users/me.json", {"user": {"email": "agent@acme.test"}})
+    app, attempt, _url = link("zendesk", tenant, operator_member, field_values={"subdomain": "acme"})
+    assert parse_qs(provider.sent(token_url)[0].body)["expires_in"] == ["1800"]
+    assert attempt.connection.account_label == "agent@acme.test"
+    provider.token(token_url, {"access_token": "zd-2", "expires_in": 1800, "refresh_token": "zdr-2"})
+    renewed = mode.refresh(app, attempt.connection.config, {"access_token": "zd-1", "refresh_token": "zdr-1"})
+    refresh_body = parse_qs(provider.sent(token_url)[-1].body)
+    assert refresh_body["expires_in"] == ["1800"] and refresh_body["grant_type"] == ["refresh_token"]
+    assert renewed["refresh_token"] == "zdr-2"
+
+
+def test_github_token_request_asks_for_json_and_keeps_no_refresh_token(provider, tenant, operator_member):
+    provider.token(
+        "https://github.com/login/oauth/access_token",
+        {"access_token": "gho_16C7e42F292c6912E7710c838347Ae178B4a", "scope": "read:user,user:email", "token_type": "bearer"},
+    )
+    provider.get("https://api.github.com/user", {"login": "octocat"})
+    app, attempt, _url = link("github", tenant, operator_member)
+    assert provider.sent("https://github.com/login/oauth/access_token")[0].headers["Accept"] == "application/json"
+    assert attempt.connection.account_label == "octocat"
+    assert not mode.can_refresh(app, {"access_token": "gho_x", "refresh_token": None})
+
+
+def test_notion_token_request_is_json_with_basic_auth(provider, tenant, operator_member):
+    # developers.notion.com/reference/create-a-token: JSON body, client id and secret as basic auth.
+    provider.token(
+        "https://api.notion.com/v1/oauth/token",
+        {
+            "access_token": "ntn_abc", "token_type": "bearer", "refresh_token": "nrt_abc", "bot_id": "b-1",
+            "workspace_id": "ws-1", "workspace_name": "Acme HQ", "workspace_icon": None,
+            "owner": {"type": "user", "user": {"id": "u-1"}}, "duplicated_template_id": None,
+        },
+    )
+    provider.get("https://api.notion.com/v1/users/me", {"bot": {"workspace_name": "Acme HQ"}})
+    app, attempt, _url = link("notion", tenant, operator_member)
+    sent = provider.sent("https://api.notion.com/v1/oauth/token")[0]
+    assert sent.headers["Content-Type"] == "application/json"
+    body = json.loads(sent.body)
+    assert body["grant_type"] == "authorization_code" and body["code"] == "the-code"
+    assert "client_secret" not in body and sent.headers["Authorization"].startswith("Basic ")
+    assert attempt.connection.account_label == "Acme HQ"
+    provider.token("https://api.notion.com/v1/oauth/token", {"access_token": "ntn_2", "refresh_token": "nrt_2"})
+    renewed = mode.refresh(app, {}, {"access_token": "ntn_abc", "refresh_token": "nrt_abc"})
+    assert json.loads(provider.sent("https://api.notion.com/v1/oauth/token")[-1].body)["grant_type"] == "refresh_token"
+    assert renewed["refresh_token"] == "nrt_2"  # Notion rotates
+
+
+def test_client_id_is_the_registered_one(tenant, operator_member):
+    app = catalog_app("notion")
+    _attempt, url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=make_request())
+    assert query(url)["client_id"] == CLIENT_ID
+
+
+ANY = re.compile(r"https://.*")
