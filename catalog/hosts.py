@@ -70,7 +70,7 @@ def spec_fields(spec: dict, *, path: str = "") -> list[dict]:
     for capture in spec.get("captures") or ():
         if isinstance(capture, dict) and isinstance(capture.get("key"), str):
             fields.append({"key": capture["key"], "format": capture.get("format")})
-    if path.startswith(("oauth2.revoke.", "lookup.")):
+    if path.startswith(("oauth2.revoke.", "lookup.headers.")):
         fields += [{"key": name, "format": None} for name in GRANT_NAMES]
     return fields
 

@@ -45,6 +45,8 @@ _scope_list = {"type": "array", "items": {"type": "string", "minLength": 1}, "un
 # How a provider withdraws a grant (catalog/SPEC.md, "oauth2.revoke"; connections/auth/revoke.py).
 REVOKE_STYLES = ("rfc7009", "json", "bearer", "delete", "query")
 GRANT_TOKENS = ("refresh_token", "access_token")
+# Where a captured value comes from: the token answer, the callback's query, the lookup's answer.
+CAPTURE_SOURCES = ("token", "callback", "lookup")
 
 APP_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -180,6 +182,30 @@ APP_SCHEMA = {
                 },
             },
         },
+        # Values the app reports after the token, kept in the connection's config (SPEC.md).
+        "captures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "label", "from", "path"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 64},
+                    "label": {"type": "string", "minLength": 1},
+                    "from": {"enum": list(CAPTURE_SOURCES)},
+                    "path": {"type": "string", "pattern": _DOTTED},
+                    "format": {"enum": ["subdomain", "hostname", "url", "text"]},
+                    "optional": {"type": "boolean"},
+                },
+            },
+        },
+        # One request sent with the fresh token before the test; captures `from: lookup` read it.
+        "lookup": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": {"method": {"enum": ["GET", "POST"]}, "url": _url, "headers": _string_map},
+        },
         "setup_steps": {"type": "string"},
     },
 }
@@ -283,6 +309,9 @@ def _url_templates(spec: dict):
     revoke = (spec.get("oauth2") or {}).get("revoke") or {}
     if isinstance(revoke.get("url"), str):
         yield "oauth2.revoke.url", revoke["url"]
+    lookup_url = (spec.get("lookup") or {}).get("url")
+    if isinstance(lookup_url, str):
+        yield "lookup.url", lookup_url
     path = (spec.get("test") or {}).get("path")
     if isinstance(path, str) and not path.startswith("/") and not path.startswith("{"):
         yield "test.path", path
@@ -313,6 +342,8 @@ def _templates(spec: dict):
             yield f"oauth2.{part}.{key}", value
     for key, value in (((spec.get("oauth2") or {}).get("revoke") or {}).get("body") or {}).items():
         yield f"oauth2.revoke.body.{key}", value
+    for key, value in ((spec.get("lookup") or {}).get("headers") or {}).items():
+        yield f"lookup.headers.{key}", value
 
 
 def validate_app(spec) -> list[str]:
@@ -380,6 +411,7 @@ def validate_app(spec) -> list[str]:
         errors.append("test.path: must start with / or be an absolute URL")
     oauth2 = spec.get("oauth2") or {}
     errors.extend(_revoke_problems(oauth2))
+    errors.extend(_capture_problems(spec, field_keys))
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
         errors.append(f"oauth2.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
@@ -401,6 +433,25 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
     if style not in ("json", "query") and "param" in revoke:
         problems.append(f"oauth2.revoke.param: style {style} has no token parameter")
+    return problems
+
+
+def _capture_problems(spec: dict, field_keys: set) -> list[str]:
+    """Return the cross-field problems of `captures` and `lookup`."""
+    captures = spec.get("captures") or []
+    problems = []
+    if (captures or "lookup" in spec) and spec["auth"] != AuthMode.OAUTH2:
+        problems.append("captures: only OAuth2 apps report values after the token")
+    seen = set()
+    for i, capture in enumerate(captures):
+        key = capture["key"]
+        if key in field_keys or key in seen or key == SANDBOX_PLACEHOLDER:
+            problems.append(f"captures.{i}.key: '{key}' is already a field or a capture")
+        seen.add(key)
+        if capture["from"] == "lookup" and "lookup" not in spec:
+            problems.append(f"captures.{i}.from: lookup needs a lookup block")
+    if "lookup" in spec and not any(c["from"] == "lookup" for c in captures):
+        problems.append("lookup: no capture reads it (from: lookup)")
     return problems
 
 
@@ -433,6 +484,10 @@ def normalize_app(spec: dict) -> dict:
     if "apply" in spec:
         spec["apply"] = {"headers": {}, "query": {}, **spec["apply"]}
     spec["test"] = {"account": "", **spec["test"]}
+    if "captures" in spec:
+        spec["captures"] = [{"format": "text", "optional": False, **c} for c in spec["captures"]]
+    if "lookup" in spec:
+        spec["lookup"] = {"method": "GET", "headers": {}, **spec["lookup"]}
     return spec
 
 

@@ -75,7 +75,8 @@ def render(app, template, values) -> str:
 
 def field_label(app, key) -> str:
     """Return the label a person sees for one of the app's fields (its key when undeclared)."""
-    for field in (app.spec or {}).get("fields") or []:
+    spec = app.spec or {}
+    for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         if field.get("key") == key:
             return field.get("label") or key
     return str(key)

@@ -33,7 +33,7 @@ from .base import (
     unavailable_from_exception,
     unavailable_from_response,
 )
-from .captures import dig
+from .captures import capture_values, dig
 from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,20 @@ class OAuth2Mode(BaseMode):
             refused="refused the authorization code",
             code_for=lambda exc: ErrorCode.AUTHORIZATION_REJECTED,
         )
-        return self._credentials(app, token, requested=attempt.scopes)
+        credentials = self._credentials(app, token, requested=attempt.scopes)
+        self._keep_reported_values(attempt, token=token, params=params, credentials=credentials)
+        return credentials
+
+    def _keep_reported_values(self, attempt, *, token, params, credentials) -> None:
+        """Store what the app reported (spec captures, after its lookup) in the attempt's config."""
+        app = attempt.app
+        auth = BearerAuth(credentials["access_token"], self._spec(app).get("access_token_header"))
+        captured = capture_values(
+            app, config=attempt.config, token=token, params=params, credentials=credentials, auth=auth
+        )
+        if captured:
+            attempt.config = {**(attempt.config or {}), **captured}
+            attempt.save(update_fields=["config"])
 
     def _token_request(self, app, call, *, refused: str, code_for):
         """Return the token endpoint's answer to call(); raise ConnectionFailure (code_for(OAuth2Error))."""

@@ -23,6 +23,7 @@ from catalog.models import App
 
 from .. import selectors
 from ..auth import mode_for
+from ..auth.captures import reported_values
 from ..forms import HISTORY, ConnectionFilterForm, RenameForm, RevokeForm
 from ..models import Connection, ConnectionStatus, Usage
 from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_required
@@ -99,6 +100,7 @@ def _render_detail(request, connection, rename_form=None, status=200):
         "can_manage": manage and live,
         "rename_form": rename_form or RenameForm(connection=connection),
         "is_admin": member.is_admin,
+        "reported": reported_values(connection.app, connection.config or {}),
     }
     if connection.last_error_code and connection.status != ConnectionStatus.ACTIVE:
         context.update(failure_context(connection.last_error_code, connection.last_error_message))

@@ -49,3 +49,45 @@ def test_token_request_keys_are_checked(oauth2, problem):
 def test_normalize_fills_the_token_request_defaults():
     oauth2 = normalize_app(spec())["oauth2"]
     assert (oauth2["token_body"], oauth2["refresh_params"], oauth2["token_headers"]) == ("form", {}, {})
+
+
+CAPTURE = {"key": "instance_host", "label": "Instance", "from": "token", "path": "instance_url", "format": "hostname"}
+
+
+def test_a_capture_can_stand_for_the_whole_host_of_base_url():
+    value = spec(base_url="https://{instance_host}/v1", allowed_hosts=["*.acme.test"], captures=[CAPTURE])
+    assert problems(value) == []
+
+
+@pytest.mark.parametrize(
+    "changes,problem",
+    [
+        ({"base_url": "https://{instance_host}/v1", "captures": [CAPTURE]}, "base_url: {instance_host} is a whole host, so allowed_hosts"),
+        ({"base_url": "https://{nothing}/v1", "captures": [CAPTURE], "allowed_hosts": ["*.acme.test"]}, "{nothing} is not a declared field"),
+        ({"captures": [{**CAPTURE, "from": "email"}]}, "captures.0.from: must be one of: token, callback, lookup"),
+        ({"captures": [{**CAPTURE, "path": "a..b"}]}, "captures.0.path: must match"),
+        ({"captures": [{**CAPTURE, "from": "lookup"}]}, "captures.0.from: lookup needs a lookup block"),
+        ({"captures": [CAPTURE, CAPTURE]}, "captures.1.key: 'instance_host' is already a field or a capture"),
+        ({"captures": [CAPTURE], "fields": [{"key": "instance_host", "label": "X"}]}, "captures.0.key"),
+        ({"lookup": {"url": "https://api.acme.test/who"}}, "lookup: no capture reads it"),
+        ({"lookup": {"url": "https://api.acme.test/{access_token}"}, "captures": [{**CAPTURE, "from": "lookup"}]}, "lookup.url: {access_token} is not a declared field"),
+        ({"lookup": {"url": "http://api.acme.test/who"}, "captures": [{**CAPTURE, "from": "lookup"}]}, "lookup.url: must use https"),
+    ],
+)
+def test_captures_and_lookup_are_checked(changes, problem):
+    assert problem in "\n".join(problems(spec(**changes))), problems(spec(**changes))
+
+
+def test_captures_belong_to_oauth2_apps():
+    value = {**BASE, "auth": "api_key", "fields": [{"key": "k", "label": "K", "secret": True}], "apply": {"headers": {"X": "{k}"}}, "captures": [CAPTURE]}
+    del value["oauth2"]
+    assert "captures: only OAuth2 apps report values after the token" in problems(value)
+
+
+def test_a_lookup_header_may_name_the_access_token():
+    value = spec(
+        lookup={"url": "https://api.acme.test/who", "headers": {"Authorization": "OAuth {access_token}"}},
+        captures=[{**CAPTURE, "from": "lookup", "format": "subdomain", "key": "dc"}],
+        base_url="https://{dc}.api.acme.test/3.0",
+    )
+    assert problems(value) == []

@@ -192,4 +192,136 @@ def test_client_id_is_the_registered_one(tenant, operator_member):
     assert query(url)["client_id"] == CLIENT_ID
 
 
+# --- Captured values (catalog/SPEC.md, "captures") ------------------------------------------
+
+
+SALESFORCE_TOKEN = {
+    "access_token": "00Dxx!AR8AQ", "refresh_token": "5Aep861", "signature": "sig", "scope": "api refresh_token openid email",
+    "instance_url": "https://acme.my.salesforce.com", "id": "https://login.salesforce.com/id/00Dxx/005xx",
+    "token_type": "Bearer", "issued_at": "1700000000000",
+}
+
+
+def test_salesforce_api_host_is_the_instance_url_of_the_token_answer(provider, tenant, operator_member):
+    provider.token("https://acme.my.salesforce.com/services/oauth2/token", SALESFORCE_TOKEN)
+    provider.get("https://acme.my.salesforce.com/services/oauth2/userinfo", {"email": "ada@acme.test"})
+    app, attempt, _url = link("salesforce", tenant, operator_member, field_values={"my_domain": "acme"})
+    connection = attempt.connection
+    assert connection.account_label == "ada@acme.test"
+    assert connection.config == {"my_domain": "acme", "instance_host": "acme.my.salesforce.com"}
+    assert session_of(connection).base_url == "https://acme.my.salesforce.com/services/data/v62.0"
+    # Salesforce does not rotate refresh tokens: a refresh answer without one keeps it.
+    provider.token("https://acme.my.salesforce.com/services/oauth2/token", {**SALESFORCE_TOKEN, "refresh_token": None, "access_token": "new"})
+    renewed = mode.refresh(app, connection.config, {"access_token": "old", "refresh_token": "5Aep861"})
+    assert renewed["refresh_token"] == "5Aep861"
+
+
+@pytest.mark.parametrize(
+    "instance_url",
+    ["https://evil.example.com", "https://acme.my.salesforce.com.evil.test", "https://acme.my.salesforce.com/path", "http://acme.my.salesforce.com"],
+)
+def test_salesforce_instance_url_outside_its_hosts_fails_the_attempt(instance_url, provider, tenant, operator_member):
+    provider.token("https://acme.my.salesforce.com/services/oauth2/token", {**SALESFORCE_TOKEN, "instance_url": instance_url})
+    provider.get("https://acme.my.salesforce.com/services/oauth2/userinfo", {"email": "ada@acme.test"})
+    app = catalog_app("salesforce")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={"my_domain": "acme"}, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c"})
+    assert attempt.status == Attempt.Status.FAILED and attempt.connection is None
+    assert "Instance" in attempt.error_message and "evil" not in attempt.error_message
+    assert provider.sent("https://acme.my.salesforce.com/services/oauth2/userinfo") == []
+
+
+def test_quickbooks_company_comes_from_the_callback_realm_id(provider, tenant, operator_member):
+    provider.token(
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        {"token_type": "bearer", "expires_in": 3600, "refresh_token": "AB11", "x_refresh_token_expires_in": 8726400, "access_token": "eyJ"},
+    )
+    provider.get("https://accounts.platform.intuit.com/v1/openid_connect/userinfo", {"email": "books@acme.test"})
+    app, attempt, _url = link("quickbooks", tenant, operator_member, params={"realmId": "9130348573847", "state": "s"})
+    connection = attempt.connection
+    assert connection.config["realm_id"] == "9130348573847"
+    assert session_of(connection).base_url == "https://quickbooks.api.intuit.com/v3/company/9130348573847"
+    provider.token("https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", {"access_token": "eyJ2", "expires_in": 3600, "refresh_token": "AB12"})
+    assert mode.refresh(app, connection.config, {"access_token": "eyJ", "refresh_token": "AB11"})["refresh_token"] == "AB12"
+
+
+def test_quickbooks_without_realm_id_creates_no_connection(provider, tenant, operator_member):
+    provider.token("https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", {"token_type": "bearer", "access_token": "eyJ"})
+    app = catalog_app("quickbooks")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c"})
+    assert attempt.status == Attempt.Status.FAILED
+    assert "Company ID" in attempt.error_message
+
+
+def test_quickbooks_realm_id_cannot_leave_its_path_segment(provider, tenant, operator_member):
+    provider.token("https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", {"token_type": "bearer", "access_token": "eyJ"})
+    provider.get("https://accounts.platform.intuit.com/v1/openid_connect/userinfo", {"email": "books@acme.test"})
+    app = catalog_app("quickbooks")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c", "realmId": "1/../../evil"})
+    assert attempt.status == Attempt.Status.FAILED and attempt.connection is None
+    assert "Company ID" in attempt.error_message and "evil" not in attempt.error_message
+    assert provider.sent("https://accounts.platform.intuit.com") == []
+
+
+def test_pipedrive_api_host_is_the_companys_api_domain(provider, tenant, operator_member):
+    provider.token(
+        "https://oauth.pipedrive.com/oauth/token",
+        {"access_token": "v1:abc", "token_type": "Bearer", "refresh_token": "r1", "scope": "base,deals:read",
+         "expires_in": 3599, "api_domain": "https://acme.pipedrive.com"},
+    )
+    provider.get("https://acme.pipedrive.com/api/v1/users/me", {"data": {"email": "sales@acme.test"}})
+    app, attempt, _url = link("pipedrive", tenant, operator_member)
+    connection = attempt.connection
+    assert connection.account_label == "sales@acme.test"
+    assert connection.config == {"api_domain": "acme.pipedrive.com"}
+    provider.token("https://oauth.pipedrive.com/oauth/token", {"access_token": "v1:def", "expires_in": 3599, "refresh_token": "r1"})
+    assert mode.refresh(app, connection.config, {"access_token": "v1:abc", "refresh_token": "r1"})["refresh_token"] == "r1"
+
+
+def test_slack_keeps_the_workspace_id_and_name(provider, tenant, operator_member):
+    provider.token(
+        "https://slack.com/api/oauth.v2.access",
+        {"ok": True, "access_token": "xoxb-17653672481", "token_type": "bot", "scope": "channels:read,chat:write,users:read",
+         "bot_user_id": "U0KRQLJ9H", "app_id": "A0KRD7HC3", "team": {"name": "Slack Softball Team", "id": "T9TK3CUKW"},
+         "enterprise": None, "authed_user": {"id": "U1234"}},
+    )
+    provider.get("https://slack.com/api/auth.test", {"ok": True, "team": "Slack Softball Team", "user": "bot"})
+    app, attempt, _url = link("slack", tenant, operator_member)
+    connection = attempt.connection
+    assert connection.account_label == "Slack Softball Team"
+    assert connection.config == {"team_id": "T9TK3CUKW", "team_name": "Slack Softball Team"}
+    assert provider.sent("https://slack.com/api/auth.test")[0].headers["Authorization"] == "Bearer xoxb-17653672481"
+
+
+def test_notion_keeps_the_workspace(provider, tenant, operator_member):
+    provider.token(
+        "https://api.notion.com/v1/oauth/token",
+        {"access_token": "ntn_abc", "token_type": "bearer", "bot_id": "b-1", "workspace_id": "ws-1", "workspace_name": "Acme HQ"},
+    )
+    provider.get("https://api.notion.com/v1/users/me", {"bot": {"workspace_name": "Acme HQ"}})
+    _app, attempt, _url = link("notion", tenant, operator_member)
+    assert attempt.connection.config == {"workspace_id": "ws-1", "workspace_name": "Acme HQ"}
+
+
+def test_connection_page_shows_the_captured_values(provider, tenant, operator_member, client_for):
+    provider.token("https://acme.my.salesforce.com/services/oauth2/token", SALESFORCE_TOKEN)
+    provider.get("https://acme.my.salesforce.com/services/oauth2/userinfo", {"email": "ada@acme.test"})
+    _app, attempt, _url = link("salesforce", tenant, operator_member, field_values={"my_domain": "acme"})
+    page = client_for(operator_member).get(attempt.connection.get_absolute_url())
+    assert page.status_code == 200
+    assert "<dt>Instance</dt><dd data-reported>acme.my.salesforce.com</dd>" in page.content.decode()
+
+
+def test_another_tenant_does_not_see_the_captured_values(provider, tenant, operator_member, outsider_member, client_for):
+    provider.token("https://acme.my.salesforce.com/services/oauth2/token", SALESFORCE_TOKEN)
+    provider.get("https://acme.my.salesforce.com/services/oauth2/userinfo", {"email": "ada@acme.test"})
+    _app, attempt, _url = link("salesforce", tenant, operator_member, field_values={"my_domain": "acme"})
+    assert client_for(outsider_member).get(attempt.connection.get_absolute_url()).status_code == 404
+
+
 ANY = re.compile(r"https://.*")

@@ -39,7 +39,7 @@ def accepted_answer(spec):
 
 def field_values(spec):
     values = {}
-    for field in spec.get("fields") or []:
+    for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         key = field["key"]
         values[key] = {
             "url": "https://custom.example.test/api",
@@ -57,7 +57,7 @@ def test_provider_entry_signs_its_test_request(spec, tenant, operator_member):
     mode = get_mode(app.auth_mode)
     values = field_values(spec)
     secret_keys = {f["key"] for f in spec.get("fields") or [] if f.get("secret")}
-    config = {k: v for k, v in values.items() if k not in secret_keys}
+    config = {k: v for k, v in values.items() if k not in secret_keys}  # typed and captured values
     credentials = CREDENTIALS.get(app.auth_mode) or {k: v for k, v in values.items() if k in secret_keys}
     if app.needs_oauth_client:
         oauth_client_set(app=app, client_id="cid", client_secret="csecret")
