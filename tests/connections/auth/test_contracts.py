@@ -324,4 +324,143 @@ def test_another_tenant_does_not_see_the_captured_values(provider, tenant, opera
     assert client_for(outsider_member).get(attempt.connection.get_absolute_url()).status_code == 404
 
 
+# --- Post-connect lookup (catalog/SPEC.md, "lookup") ----------------------------------------
+
+
+XERO_TOKEN = {
+    "id_token": "eyJhbGciOi", "access_token": "xero-at", "expires_in": 1800, "token_type": "Bearer",
+    "refresh_token": "xero-rt", "scope": "openid profile email offline_access accounting.settings.read",
+}
+XERO_CONNECTIONS = [
+    {"id": "e1eede29-f875-4a5d-8470-17f6a29a88b1", "authEventId": "d99ecdfe-391d-43d2-b834-17636ba90e8d",
+     "tenantId": "70784a63-d24b-46a9-a4db-0e70a274b056", "tenantType": "ORGANISATION",
+     "tenantName": "Maple Florists Inc", "createdDateUtc": "2019-07-09T23:40:30.1833130", "updatedDateUtc": "2020-05-15T01:35:13.8491980"},
+]
+
+
+def test_xero_reads_the_tenant_id_after_the_token_and_sends_it_on_every_call(provider, tenant, operator_member):
+    # developer.xero.com/documentation/guides/oauth2/auth-flow: GET /connections, then xero-tenant-id.
+    provider.token("https://identity.xero.com/connect/token", XERO_TOKEN)
+    provider.get("https://api.xero.com/connections", XERO_CONNECTIONS)
+    provider.get("https://api.xero.com/api.xro/2.0/Organisation", {"Organisations": [{"Name": "Maple Florists Inc"}]})
+    app, attempt, _url = link("xero", tenant, operator_member)
+    connection = attempt.connection
+    lookup = provider.sent("https://api.xero.com/connections")[0]
+    assert lookup.headers["Authorization"] == "Bearer xero-at"
+    test = provider.sent("https://api.xero.com/api.xro/2.0/Organisation")[0]
+    assert test.headers["xero-tenant-id"] == "70784a63-d24b-46a9-a4db-0e70a274b056"
+    assert connection.account_label == "Maple Florists Inc"
+    assert connection.config == {"tenant_id": "70784a63-d24b-46a9-a4db-0e70a274b056", "tenant_name": "Maple Florists Inc"}
+    assert session_of(connection).headers["xero-tenant-id"] == "70784a63-d24b-46a9-a4db-0e70a274b056"
+    provider.token("https://identity.xero.com/connect/token", {**XERO_TOKEN, "access_token": "xero-at2", "refresh_token": "xero-rt2"})
+    assert mode.refresh(app, connection.config, {"access_token": "xero-at", "refresh_token": "xero-rt"})["refresh_token"] == "xero-rt2"
+
+
+def test_xero_without_an_organisation_creates_no_connection(provider, tenant, operator_member):
+    provider.token("https://identity.xero.com/connect/token", XERO_TOKEN)
+    provider.get("https://api.xero.com/connections", [])
+    app = catalog_app("xero")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c"})
+    assert attempt.status == Attempt.Status.FAILED and "Organisation ID" in attempt.error_message
+
+
+@pytest.mark.parametrize("status,code", [(401, "authorization_rejected"), (503, "app_unavailable")])
+def test_a_refused_lookup_fails_the_attempt(status, code, provider, tenant, operator_member):
+    provider.token("https://identity.xero.com/connect/token", XERO_TOKEN)
+    provider.mocked.add(responses.GET, "https://api.xero.com/connections", status=status, json={"Title": "Unauthorized"})
+    app = catalog_app("xero")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c"})
+    assert (attempt.status, attempt.error_code) == (Attempt.Status.FAILED, code)
+    assert "xero-at" not in attempt.error_message
+
+
+DOCUSIGN_USERINFO = {
+    "sub": "4799e5e9-1559-4915-9862-cf4713bbcacc", "name": "Susan Smart", "email": "susan.smart@example.com",
+    "accounts": [
+        {"account_id": "a4ec37d6-04a6-4de1-8d4f-0ff6ad4b7ec1", "is_default": True, "account_name": "Susan Smart",
+         "base_uri": "https://demo.docusign.net"},
+    ],
+}
+
+
+def test_docusign_api_base_comes_from_userinfo_not_the_login_host(provider, tenant, operator_member):
+    provider.token(
+        "https://account.docusign.com/oauth/token",
+        {"access_token": "ds-at", "token_type": "Bearer", "refresh_token": "ds-rt", "expires_in": 28800},
+    )
+    provider.get("https://account.docusign.com/oauth/userinfo", DOCUSIGN_USERINFO)
+    app, attempt, _url = link("docusign", tenant, operator_member)
+    connection = attempt.connection
+    assert connection.account_label == "susan.smart@example.com"
+    assert connection.config["base_host"] == "demo.docusign.net"
+    assert connection.config["account_id"] == "a4ec37d6-04a6-4de1-8d4f-0ff6ad4b7ec1"
+    assert session_of(connection).base_url == (
+        "https://demo.docusign.net/restapi/v2.1/accounts/a4ec37d6-04a6-4de1-8d4f-0ff6ad4b7ec1"
+    )
+    provider.token("https://account.docusign.com/oauth/token", {"access_token": "ds-at2", "expires_in": 28800, "refresh_token": "ds-rt"})
+    assert mode.refresh(app, connection.config, {"access_token": "ds-at", "refresh_token": "ds-rt"})["refresh_token"] == "ds-rt"
+
+
+def test_docusign_base_uri_off_its_hosts_is_refused(provider, tenant, operator_member):
+    provider.token("https://account.docusign.com/oauth/token", {"access_token": "ds-at", "token_type": "Bearer"})
+    userinfo = {**DOCUSIGN_USERINFO, "accounts": [{**DOCUSIGN_USERINFO["accounts"][0], "base_uri": "https://169.254.169.254"}]}
+    provider.get("https://account.docusign.com/oauth/userinfo", userinfo)
+    app = catalog_app("docusign")
+    request = make_request(operator_member.user)
+    attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "c"})
+    assert attempt.status == Attempt.Status.FAILED and "API host" in attempt.error_message
+    assert "169.254" not in attempt.error_message
+
+
+def test_mailchimp_data_center_comes_from_the_metadata_endpoint(provider, tenant, operator_member):
+    # mailchimp.com/developer/marketing/guides/access-user-data-oauth-2/: "Authorization: OAuth <token>".
+    provider.token("https://login.mailchimp.com/oauth2/token", {"access_token": "mc-at", "expires_in": 0, "scope": None})
+    provider.get(
+        "https://login.mailchimp.com/oauth2/metadata",
+        {"dc": "us21", "role": "owner", "accountname": "Acme", "user_id": 1, "login": {"email": "m@acme.test"},
+         "login_url": "https://login.mailchimp.com", "api_endpoint": "https://us21.api.mailchimp.com"},
+    )
+    provider.get("https://us21.api.mailchimp.com/3.0/", {"account_name": "Acme", "email": "m@acme.test"})
+    app, attempt, url = link("mailchimp", tenant, operator_member)
+    assert provider.sent("https://login.mailchimp.com/oauth2/metadata")[0].headers["Authorization"] == "OAuth mc-at"
+    connection = attempt.connection
+    assert connection.config == {"dc": "us21"}
+    assert connection.account_label == "Acme"
+    assert session_of(connection).base_url == "https://us21.api.mailchimp.com/3.0"
+    assert not mode.can_refresh(app, {"access_token": "mc-at", "refresh_token": None})  # Mailchimp tokens do not expire
+
+
+def test_jira_oauth_reads_the_cloud_id_from_accessible_resources(provider, tenant, operator_member):
+    # developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/
+    provider.token(
+        "https://auth.atlassian.com/oauth/token",
+        {"access_token": "atl-at", "expires_in": 3600, "token_type": "Bearer", "refresh_token": "atl-rt",
+         "scope": "read:jira-user read:jira-work offline_access"},
+    )
+    provider.get(
+        "https://api.atlassian.com/oauth/token/accessible-resources",
+        [{"id": "1324a887-45db-1bf4-1e99-ef0ff456d421", "name": "acme", "url": "https://acme.atlassian.net",
+          "scopes": ["read:jira-user", "read:jira-work"], "avatarUrl": "https://site-admin-avatar-cdn.prod.public.atl-paas.net/a.png"}],
+    )
+    provider.get(
+        "https://api.atlassian.com/ex/jira/1324a887-45db-1bf4-1e99-ef0ff456d421/rest/api/3/myself",
+        {"accountId": "5b10a2844c20165700ede21g", "emailAddress": "dev@acme.test"},
+    )
+    app, attempt, url = link("jira-oauth", tenant, operator_member)
+    q = query(url)
+    assert (q["audience"], q["prompt"]) == ("api.atlassian.com", "consent")
+    body = json.loads(provider.sent("https://auth.atlassian.com/oauth/token")[0].body)
+    assert body["grant_type"] == "authorization_code" and body["client_id"] == CLIENT_ID
+    connection = attempt.connection
+    assert connection.account_label == "dev@acme.test"
+    assert connection.config == {"cloud_id": "1324a887-45db-1bf4-1e99-ef0ff456d421", "site_host": "acme.atlassian.net"}
+    provider.token("https://auth.atlassian.com/oauth/token", {"access_token": "atl-at2", "expires_in": 3600, "refresh_token": "atl-rt2"})
+    assert mode.refresh(app, connection.config, {"access_token": "atl-at", "refresh_token": "atl-rt"})["refresh_token"] == "atl-rt2"
+
+
 ANY = re.compile(r"https://.*")
