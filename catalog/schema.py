@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .choices import AuthMode, Category
-from .hosts import FORMATS, spec_fields, spec_host_problems
+from .hosts import FORMATS, field_value_problem, spec_fields, spec_host_problems
 from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
@@ -80,6 +80,26 @@ APP_SCHEMA = {
                     "default": {"type": "string"},
                     # What the value is (catalog/hosts.py): a host template's fields must say.
                     "format": {"enum": list(FORMATS)},
+                    # The only values accepted, offered as a choice (regions).
+                    "enum": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["value", "label"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "value": {"type": "string", "minLength": 1},
+                                "label": {"type": "string", "minLength": 1},
+                            },
+                        },
+                    },
+                    # A regular expression the whole typed value must match.
+                    "pattern": {"type": "string", "minLength": 1, "maxLength": 200},
+                    # A value of the right shape, shown as the placeholder ("e.g. …").
+                    "example": {"type": "string"},
+                    # The field may be left empty (the same as required: false).
+                    "optional": {"type": "boolean"},
                 },
             },
         },
@@ -412,6 +432,7 @@ def validate_app(spec) -> list[str]:
     oauth2 = spec.get("oauth2") or {}
     errors.extend(_revoke_problems(oauth2))
     errors.extend(_capture_problems(spec, field_keys))
+    errors.extend(_field_problems(spec))
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
         errors.append(f"oauth2.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
@@ -433,6 +454,42 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
     if style not in ("json", "query") and "param" in revoke:
         problems.append(f"oauth2.revoke.param: style {style} has no token parameter")
+    return problems
+
+
+def _field_problems(spec: dict) -> list[str]:
+    """Return the cross-key problems of the fields' enum, pattern, example, default, optional."""
+    problems = []
+    allowed_hosts = spec.get("allowed_hosts") or ()
+    for i, field in enumerate(spec.get("fields") or []):
+        where = f"fields.{i}"
+        if field.get("optional") and field.get("required"):
+            problems.append(f"{where}.optional: contradicts required: true")
+        if field.get("secret") and "enum" in field:
+            problems.append(f"{where}.enum: a secret field offers no choices")
+        pattern = None
+        if "pattern" in field:
+            try:
+                pattern = re.compile(field["pattern"])
+            except re.error as exc:
+                problems.append(f"{where}.pattern: not a regular expression ({exc.msg})")
+        values = [option["value"] for option in field.get("enum") or []]
+        if len(set(values)) != len(values):
+            problems.append(f"{where}.enum: has duplicate values")
+        for j, value in enumerate(values):
+            problem = field.get("format") and field_value_problem(
+                value, format=field["format"], allowed_hosts=allowed_hosts
+            )
+            if problem:
+                problems.append(f"{where}.enum.{j}.value: {problem}")
+        for key in ("default", "example"):
+            value = field.get(key)
+            if value is None:
+                continue
+            if values and key == "default" and value not in values:
+                problems.append(f"{where}.default: not one of the enum values")
+            if pattern is not None and not pattern.fullmatch(value):
+                problems.append(f"{where}.{key}: does not match the pattern")
     return problems
 
 
@@ -463,7 +520,8 @@ def normalize_app(spec: dict) -> dict:
     spec.setdefault("setup_steps", "")
     spec.setdefault("headers", {})
     spec["fields"] = [
-        {"secret": False, "required": True, "help": "", **field} for field in spec.get("fields") or []
+        {"secret": False, "required": not field.get("optional", False), "help": "", **field}
+        for field in spec.get("fields") or []
     ]
     if "oauth2" in spec:
         spec["oauth2"] = {

@@ -8,6 +8,7 @@ Callers never compare auth modes: they ask the mode (`mode.redirects`, `mode.nee
 
 import hashlib
 import os
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -51,7 +52,12 @@ class TimeoutSession(requests.Session):
 
 def template_values(app, config=None, secrets_=None) -> dict:
     """Return the values `{placeholders}` of the app's spec may use."""
-    values = {}
+    # A field's default stands for a value never typed (connections made before the field existed).
+    values = {
+        field["key"]: field["default"]
+        for field in (app.spec or {}).get("fields") or []
+        if isinstance(field.get("default"), str) and field["default"] and not field.get("secret")
+    }
     for source in (config or {}, secrets_ or {}):
         for key, value in source.items():
             if isinstance(value, (str, int, float)):
@@ -112,6 +118,27 @@ def render_url(app, template, values, *, grant: bool = False) -> str:
             ErrorCode.TEST_FAILED,
             f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
         ) from None
+
+
+def field_choice_problem(field: dict, value: str) -> str | None:
+    """Return what is wrong with a typed value under its field's enum and pattern, or None.
+
+    Never quotes the value (it may be a secret typed into the wrong field).
+    """
+    label = field.get("label") or field["key"]
+    options = field.get("enum") or []
+    if options and value not in {option["value"] for option in options}:
+        return f"Choose one of: {', '.join(option['label'] for option in options)}."
+    pattern = field.get("pattern")
+    if pattern:
+        try:
+            matches = re.fullmatch(pattern, value) is not None
+        except re.error:
+            matches = False
+        if not matches:
+            example = field.get("example")
+            return f"{label} should look like {example}." if example else f"{label} does not have the expected form."
+    return None
 
 
 def _unsafe(message: str) -> ValidationError:
@@ -345,8 +372,12 @@ class BaseMode:
                 value = field.get("default", "")
             value = str(value).strip() if not field.get("secret") else str(value)
             if not value.strip():
-                if field.get("required", True):
+                if field.get("required", True) and not field.get("optional", False):
                     errors[key] = f"{field.get('label', key)} is required."
+                continue
+            problem = field_choice_problem(field, value)
+            if problem:
+                errors[key] = problem
                 continue
             (secret_values if field.get("secret") else config)[key] = value
         errors.update(unsafe_values(app, {**config, **secret_values}, skip=errors))

@@ -91,3 +91,41 @@ def test_a_lookup_header_may_name_the_access_token():
         base_url="https://{dc}.api.acme.test/3.0",
     )
     assert problems(value) == []
+
+
+REGION = {
+    "key": "host", "label": "Region", "format": "hostname", "default": "api.acme.test",
+    "enum": [{"value": "api.acme.test", "label": "US"}, {"value": "api.eu.acme.test", "label": "EU"}],
+}
+
+
+def test_field_keys_are_accepted():
+    value = spec(
+        base_url="https://{host}/v1", allowed_hosts=["api.acme.test", "api.eu.acme.test"],
+        fields=[REGION, {"key": "sid", "label": "SID", "pattern": "AC[0-9a-f]{4}", "example": "AC12ab", "optional": True}],
+    )  # fmt: skip
+    assert problems(value) == []
+
+
+@pytest.mark.parametrize(
+    "field,problem",
+    [
+        ({**REGION, "default": "api.other.test"}, "fields.0.default: not one of the enum values"),
+        ({**REGION, "enum": [{"value": "evil.test", "label": "X"}]}, "fields.0.enum.0.value: This app accepts only host names like"),
+        ({**REGION, "enum": [{"value": "api.acme.test"}]}, "fields.0.enum.0.label: required"),
+        ({**REGION, "enum": [REGION["enum"][0], REGION["enum"][0]]}, "fields.0.enum: has duplicate values"),
+        ({"key": "sid", "label": "SID", "pattern": "AC[", "example": "AC1"}, "fields.0.pattern: not a regular expression"),
+        ({"key": "sid", "label": "SID", "pattern": "AC[0-9]+", "example": "SK1"}, "fields.0.example: does not match the pattern"),
+        ({"key": "sid", "label": "SID", "optional": True, "required": True}, "fields.0.optional: contradicts required: true"),
+        ({"key": "sid", "label": "SID", "secret": True, "enum": [{"value": "a", "label": "A"}]}, "fields.0.enum: a secret field offers no choices"),
+    ],
+)
+def test_field_keys_are_checked(field, problem):
+    value = spec(base_url="https://{host}/v1" if field["key"] == "host" else BASE["base_url"],
+                 allowed_hosts=["api.acme.test", "api.eu.acme.test"], fields=[field])  # fmt: skip
+    assert problem in "\n".join(problems(value)), problems(value)
+
+
+def test_optional_normalizes_to_not_required():
+    fields = normalize_app(spec(fields=[{"key": "a", "label": "A", "optional": True}, {"key": "b", "label": "B"}]))["fields"]
+    assert [field["required"] for field in fields] == [False, True]

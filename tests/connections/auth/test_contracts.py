@@ -463,4 +463,42 @@ def test_jira_oauth_reads_the_cloud_id_from_accessible_resources(provider, tenan
     assert mode.refresh(app, connection.config, {"access_token": "atl-at", "refresh_token": "atl-rt"})["refresh_token"] == "atl-rt2"
 
 
+# --- Regions (catalog/SPEC.md, "fields": enum) ----------------------------------------------
+
+
+def test_zoho_eu_authorizes_and_revokes_in_its_data_center_and_calls_its_api_domain(provider, tenant, operator_member):
+    # zoho.com/crm/developer/docs/api/v7/access-refresh.html: api_domain in the token answer.
+    provider.token(
+        "https://accounts.zoho.eu/oauth/v2/token",
+        {"access_token": "1000.a", "refresh_token": "1000.r", "api_domain": "https://www.zohoapis.eu",
+         "token_type": "Bearer", "expires_in": 3600},
+    )
+    provider.get("https://www.zohoapis.eu/crm/v7/users?type=CurrentUser", {"users": [{"email": "crm@acme.eu"}]})
+    app, attempt, url = link(
+        "zoho-crm", tenant, operator_member, field_values={"accounts_host": "accounts.zoho.eu"},
+        params={"location": "eu", "accounts-server": "https://accounts.zoho.eu"},
+    )
+    assert url.startswith("https://accounts.zoho.eu/oauth/v2/auth?")
+    connection = attempt.connection
+    assert connection.account_label == "crm@acme.eu"
+    assert connection.config == {"accounts_host": "accounts.zoho.eu", "api_domain": "www.zohoapis.eu"}
+    assert session_of(connection).base_url == "https://www.zohoapis.eu/crm/v7"
+    # Zoho keeps the refresh token: the refresh answer has none.
+    provider.token("https://accounts.zoho.eu/oauth/v2/token", {"access_token": "1000.b", "expires_in": 3600})
+    assert mode.refresh(app, connection.config, {"access_token": "1000.a", "refresh_token": "1000.r"})["refresh_token"] == "1000.r"
+    provider.post("https://accounts.zoho.eu/oauth/v2/token/revoke", {})
+    mode.revoke(app, connection.config, {"access_token": "1000.b", "refresh_token": "1000.r"})
+    (revoke,) = provider.sent("https://accounts.zoho.eu/oauth/v2/token/revoke")
+    assert query(revoke.url) == {"token": "1000.r"}
+
+
+def test_zoho_region_outside_its_list_is_refused_before_anything_is_sent(provider, tenant, operator_member):
+    from django.core.exceptions import ValidationError
+
+    app = catalog_app("zoho-crm")
+    with pytest.raises(ValidationError):
+        attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={"accounts_host": "evil.test"}, request=make_request())
+    assert len(provider.mocked.calls) == 0
+
+
 ANY = re.compile(r"https://.*")

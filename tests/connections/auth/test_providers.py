@@ -41,6 +41,9 @@ def field_values(spec):
     values = {}
     for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         key = field["key"]
+        if field.get("enum"):
+            values[key] = field.get("default") or field["enum"][0]["value"]
+            continue
         values[key] = {
             "url": "https://custom.example.test/api",
             "subdomain": "acme",

@@ -24,13 +24,13 @@ ANY_URL = re.compile(r"https://.*")
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
 
-def revoke(slug, credentials=GRANT, status=200):
+def revoke(slug, credentials=GRANT, status=200, config=None):
     app = catalog_app(slug)
     assert mode.revoke_supported(app)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
         for method in (responses.POST, responses.DELETE):
             mocked.add(method, ANY_URL, status=status, json={"ok": True})
-        mode.revoke(app, {}, credentials)
+        mode.revoke(app, config or {}, credentials)
         return [call.request for call in mocked.calls]
 
 
