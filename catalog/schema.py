@@ -131,7 +131,6 @@ APP_SCHEMA = {
                             "uniqueItems": True,
                         },
                         "client_auth": {"enum": ["body", "basic", "none"]},
-                        "param": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"},
                         "body": _string_map,
                     },
                 },
@@ -452,8 +451,6 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
     if style not in ("json", "delete") and "body" in revoke:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
-    if style not in ("json", "query") and "param" in revoke:
-        problems.append(f"oauth2.revoke.param: style {style} has no token parameter")
     return problems
 
 

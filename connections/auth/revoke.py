@@ -3,8 +3,8 @@
 Styles (catalog/SPEC.md, "oauth2.revoke"):
 - `rfc7009`: POST a form `token` + `token_type_hint` per token (RFC 7009 section 2.1); a bare
   `revoke_url` means this style with the token endpoint's client authentication;
-- `json`: POST a JSON body `{param: token}` per token (Notion, QuickBooks);
-- `query`: POST with the token as the query parameter `param` (Zoho);
+- `json`: POST a JSON body `{"token": …}` per token (Notion, QuickBooks);
+- `query`: POST with the token as the query parameter `token` (Zoho);
 - `bearer`: POST with `Authorization: Bearer <access token>` and no body (Slack auth.revoke,
   Dropbox, Linear, Intercom);
 - `delete`: DELETE the URL, whose template names what it deletes (`{refresh_token}`,
@@ -44,7 +44,6 @@ def revoke_block(oauth2: dict) -> dict | None:
     defaults = {
         "tokens": list(DEFAULT_TOKENS),
         "client_auth": client_auth if style in ("rfc7009", "json") else "none",
-        "param": "token",
         "body": {},
     }
     return {**defaults, **block}
@@ -86,9 +85,9 @@ def revoke_requests(app, block: dict, *, client, client_secret: str, config, cre
             kwargs = {"data": {**client_body, "token": token, "token_type_hint": hint}}
         elif style == "json":
             extra = {key: render_template(value, values) for key, value in block["body"].items()}
-            kwargs = {"json": {**client_body, **extra, block["param"]: token}}
+            kwargs = {"json": {**client_body, **extra, "token": token}}
         else:  # query
-            kwargs = {"params": {block["param"]: token}, "data": client_body or None}
+            kwargs = {"params": {"token": token}, "data": client_body or None}
         calls.append(("POST", url, {**kwargs, "auth": auth}))
     return calls
 

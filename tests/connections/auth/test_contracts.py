@@ -308,6 +308,13 @@ def test_notion_keeps_the_workspace(provider, tenant, operator_member):
     assert attempt.connection.config == {"workspace_id": "ws-1", "workspace_name": "Acme HQ"}
 
 
+def test_an_optional_capture_missing_from_the_answer_is_skipped(provider, tenant, operator_member):
+    provider.token("https://api.notion.com/v1/oauth/token", {"access_token": "ntn_abc", "token_type": "bearer", "workspace_id": "ws-1"})
+    provider.get("https://api.notion.com/v1/users/me", {"bot": {"workspace_name": "Acme HQ"}})
+    _app, attempt, _url = link("notion", tenant, operator_member)
+    assert attempt.connection.config == {"workspace_id": "ws-1"}
+
+
 def test_connection_page_shows_the_captured_values(provider, tenant, operator_member, client_for):
     provider.token("https://acme.my.salesforce.com/services/oauth2/token", SALESFORCE_TOKEN)
     provider.get("https://acme.my.salesforce.com/services/oauth2/userinfo", {"email": "ada@acme.test"})
