@@ -64,9 +64,15 @@ GRANT_NAMES = ("access_token", "refresh_token", "client_id")
 
 
 def spec_fields(spec: dict, *, path: str = "") -> list[dict]:
-    """Return the fields a template of the spec may name: typed fields, captured values and, in
-    a `revoke` block or a `lookup` (`path` says where the template sits), the grant's tokens."""
+    """Return the fields a template of the spec may name: typed fields, the hosts an enum choice
+    sets, captured values and, in a `revoke` block or a lookup's headers (`path` says where the
+    template sits), the grant's tokens."""
     fields = [field for field in spec.get("fields") or () if isinstance(field, dict)]
+    for field in list(fields):
+        options = field.get("enum") if isinstance(field.get("enum"), list) else []
+        first = options[0] if options and isinstance(options[0], dict) else {}
+        for key in first.get("hosts") or {}:
+            fields.append({"key": key, "format": "hostname"})  # set by the choice (enum hosts)
     for capture in spec.get("captures") or ():
         if isinstance(capture, dict) and isinstance(capture.get("key"), str):
             fields.append({"key": capture["key"], "format": capture.get("format")})

@@ -91,6 +91,13 @@ APP_SCHEMA = {
                             "properties": {
                                 "value": {"type": "string", "minLength": 1},
                                 "label": {"type": "string", "minLength": 1},
+                                # Host names this choice sets, for templates (Intercom's
+                                # app and API hosts per region); format hostname.
+                                "hosts": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": KEY_PATTERN},
+                                    "additionalProperties": {"type": "string", "minLength": 1},
+                                },
                             },
                         },
                     },
@@ -458,6 +465,7 @@ def _field_problems(spec: dict) -> list[str]:
     """Return the cross-key problems of the fields' enum, pattern, example, default, optional."""
     problems = []
     allowed_hosts = spec.get("allowed_hosts") or ()
+    taken = {f["key"] for f in spec.get("fields") or []} | {c["key"] for c in spec.get("captures") or []}
     for i, field in enumerate(spec.get("fields") or []):
         where = f"fields.{i}"
         if field.get("optional") and field.get("required"):
@@ -479,6 +487,16 @@ def _field_problems(spec: dict) -> list[str]:
             )
             if problem:
                 problems.append(f"{where}.enum.{j}.value: {problem}")
+        host_keys = [sorted((option.get("hosts") or {})) for option in field.get("enum") or []]
+        if any(keys != host_keys[0] for keys in host_keys):
+            problems.append(f"{where}.enum: every choice must set the same hosts")
+        for j, option in enumerate(field.get("enum") or []):
+            for key, host in (option.get("hosts") or {}).items():
+                if key in taken:
+                    problems.append(f"{where}.enum.{j}.hosts.{key}: already a field or a capture")
+                problem = field_value_problem(host, format="hostname", allowed_hosts=allowed_hosts)
+                if problem:
+                    problems.append(f"{where}.enum.{j}.hosts.{key}: {problem}")
         for key in ("default", "example"):
             value = field.get(key)
             if value is None:

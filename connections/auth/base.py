@@ -53,11 +53,11 @@ class TimeoutSession(requests.Session):
 def template_values(app, config=None, secrets_=None) -> dict:
     """Return the values `{placeholders}` of the app's spec may use."""
     # A field's default stands for a value never typed (connections made before the field existed).
-    values = {
-        field["key"]: field["default"]
-        for field in (app.spec or {}).get("fields") or []
-        if isinstance(field.get("default"), str) and field["default"] and not field.get("secret")
-    }
+    values = {}
+    for field in (app.spec or {}).get("fields") or []:
+        if isinstance(field.get("default"), str) and field["default"] and not field.get("secret"):
+            values[field["key"]] = field["default"]
+            values.update(choice_hosts(field, field["default"]))
     for source in (config or {}, secrets_ or {}):
         for key, value in source.items():
             if isinstance(value, (str, int, float)):
@@ -118,6 +118,14 @@ def render_url(app, template, values, *, grant: bool = False) -> str:
             ErrorCode.TEST_FAILED,
             f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
         ) from None
+
+
+def choice_hosts(field: dict, value) -> dict:
+    """Return the host names an enum choice sets ({} for other fields and values)."""
+    for option in field.get("enum") or []:
+        if option["value"] == value:
+            return dict(option.get("hosts") or {})
+    return {}
 
 
 def field_choice_problem(field: dict, value: str) -> str | None:
@@ -380,6 +388,7 @@ class BaseMode:
                 errors[key] = problem
                 continue
             (secret_values if field.get("secret") else config)[key] = value
+            config.update(choice_hosts(field, value))
         errors.update(unsafe_values(app, {**config, **secret_values}, skip=errors))
         if errors:
             raise ValidationError(errors)

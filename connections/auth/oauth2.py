@@ -21,7 +21,6 @@ from ..models import ATTEMPT_PURPOSE, ErrorCode
 from .base import (
     REQUEST_ERRORS,
     BaseMode,
-    TimeoutSession,
     allow_loopback_http,
     bind_state,
     http_timeout,

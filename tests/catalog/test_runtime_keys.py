@@ -129,3 +129,33 @@ def test_field_keys_are_checked(field, problem):
 def test_optional_normalizes_to_not_required():
     fields = normalize_app(spec(fields=[{"key": "a", "label": "A", "optional": True}, {"key": "b", "label": "B"}]))["fields"]
     assert [field["required"] for field in fields] == [False, True]
+
+
+def _regions(*options):
+    return spec(
+        base_url="https://{api_host}/v1", allowed_hosts=["api.acme.test", "api.eu.acme.test"],
+        fields=[{"key": "region", "label": "Region", "enum": list(options)}],
+    )  # fmt: skip
+
+
+def test_enum_choices_may_set_hosts_for_templates():
+    value = _regions(
+        {"value": "us", "label": "US", "hosts": {"api_host": "api.acme.test"}},
+        {"value": "eu", "label": "EU", "hosts": {"api_host": "api.eu.acme.test"}},
+    )
+    assert problems(value) == []
+
+
+@pytest.mark.parametrize(
+    "options,problem",
+    [
+        (({"value": "us", "label": "US", "hosts": {"api_host": "api.acme.test"}}, {"value": "eu", "label": "EU"}),
+         "fields.0.enum: every choice must set the same hosts"),
+        (({"value": "us", "label": "US", "hosts": {"api_host": "evil.test"}},),
+         "fields.0.enum.0.hosts.api_host: This app accepts only host names like"),
+        (({"value": "us", "label": "US", "hosts": {"region": "api.acme.test", "api_host": "api.acme.test"}},),
+         "fields.0.enum.0.hosts.region: already a field or a capture"),
+    ],
+)
+def test_enum_hosts_are_checked(options, problem):
+    assert problem in "\n".join(problems(_regions(*options))), problems(_regions(*options))

@@ -7,15 +7,16 @@ whether a refresh keeps or replaces the refresh token as that provider does.
 """
 
 import json
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from django.core.exceptions import ValidationError
 
 from connections.auth import get_mode
 from connections.models import Attempt
 from connections.services.attempts import attempt_finish, attempt_start
+from connections.services.refresh import open_credentials
 
 from ..lifecycle_helpers import make_request
 from .contract_support import CLIENT_ID, catalog_app
@@ -68,8 +69,6 @@ def link(slug, tenant, member, *, field_values=None, params=None, scopes=None):
 
 
 def session_of(connection):
-    from connections.services.refresh import open_credentials
-
     return mode.session(connection.app, connection.config, open_credentials(connection))
 
 
@@ -102,8 +101,6 @@ def test_slack_user_token_comes_from_authed_user_and_scopes_go_in_user_scope(pro
 
 @pytest.mark.parametrize("slug", ["slack", "pipedrive", "linkedin", "monday", "typeform"])
 def test_pkce_is_not_sent_where_it_makes_a_public_client(slug, tenant, operator_member):
-    from connections.services.attempts import attempt_start
-
     app = catalog_app(slug)
     attempt, url = attempt_start(tenant=tenant, user=operator_member.user, app=app, request=make_request())
     assert url and "code_challenge" not in query(url)
@@ -499,13 +496,29 @@ def test_zoho_eu_authorizes_and_revokes_in_its_data_center_and_calls_its_api_dom
     assert query(revoke.url) == {"token": "1000.r"}
 
 
-def test_zoho_region_outside_its_list_is_refused_before_anything_is_sent(provider, tenant, operator_member):
-    from django.core.exceptions import ValidationError
+def test_intercom_eu_workspace_authorizes_and_calls_in_its_region(provider, tenant, operator_member):
+    # developers.intercom.com: EU workspaces use app.eu.intercom.com and api.eu.intercom.io.
+    provider.token("https://api.eu.intercom.io/auth/eagle/token", {"token_type": "Bearer", "token": "dG9rOjE", "access_token": "dG9rOjE"})
+    provider.get("https://api.eu.intercom.io/me", {"type": "admin", "email": "support@acme.eu"})
+    app, attempt, url = link("intercom", tenant, operator_member, field_values={"region": "eu"})
+    assert url.startswith("https://app.eu.intercom.com/oauth?")
+    connection = attempt.connection
+    assert connection.account_label == "support@acme.eu"
+    assert connection.config == {"region": "eu", "app_host": "app.eu.intercom.com", "api_host": "api.eu.intercom.io"}
+    assert session_of(connection).base_url == "https://api.eu.intercom.io"
+    provider.post("https://api.eu.intercom.io/auth/uninstall", {})
+    mode.revoke(app, connection.config, {"access_token": "dG9rOjE"})
+    assert provider.sent("https://api.eu.intercom.io/auth/uninstall")[0].headers["Authorization"] == "Bearer dG9rOjE"
 
+
+def test_intercom_connection_made_before_regions_stays_in_the_us(tenant):
+    app = catalog_app("intercom")
+    assert mode.session(app, {}, {"access_token": "t"}).base_url == "https://api.intercom.io"
+
+
+def test_zoho_region_outside_its_list_is_refused_before_anything_is_sent(provider, tenant, operator_member):
     app = catalog_app("zoho-crm")
     with pytest.raises(ValidationError):
         attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={"accounts_host": "evil.test"}, request=make_request())
     assert len(provider.mocked.calls) == 0
 
-
-ANY = re.compile(r"https://.*")
