@@ -59,6 +59,8 @@ APP_SCHEMA = {
         "category": {"enum": list(Category.values)},
         "description": {"type": "string"},
         "docs_url": _url,
+        # The provider's documentation page the endpoints of this entry were checked against.
+        "reference": _url,
         "icon": {"type": "string", "pattern": r"^[a-z0-9_]+$", "maxLength": 64},  # simpleicons.org
         "auth": {"enum": list(AuthMode.values)},
         "base_url": _url,
@@ -141,6 +143,10 @@ APP_SCHEMA = {
                         "body": _string_map,
                     },
                 },
+                # False where a new consent returns the same grant for the same user and client
+                # (Google): revoking the superseded token would kill the new one too, and the
+                # provider keeps one live grant per user and client.
+                "revoke_superseded": {"type": "boolean"},
                 "scopes": _scope_list,
                 "optional_scopes": _scope_list,
                 "scope_separator": {"type": "string", "minLength": 1, "maxLength": 3},
@@ -163,6 +169,8 @@ APP_SCHEMA = {
                 "issuer": _url,
                 # Header carrying the raw access token instead of "Authorization: Bearer …".
                 "access_token_header": {"type": "string", "pattern": r"^[A-Za-z0-9-]+$"},
+                # The status the app answers for an expired access token when it is not 401.
+                "expired_status": {"type": "integer", "minimum": 400, "maximum": 499},
             },
         },
         "oauth1": {
@@ -321,7 +329,7 @@ def url_problem(template: str, field_keys: set) -> str | None:
 
 def _url_templates(spec: dict):
     """Yield (path, template) for every URL of the spec."""
-    for key in ("docs_url", "base_url"):
+    for key in ("docs_url", "reference", "base_url"):
         if isinstance(spec.get(key), str):
             yield key, spec[key]
     for block, keys in (
@@ -541,6 +549,7 @@ def normalize_app(spec: dict) -> dict:
     if "oauth2" in spec:
         spec["oauth2"] = {
             "revoke_url": None,
+            "revoke_superseded": True,
             "optional_scopes": [],
             "scope_separator": " ",
             "pkce": True,

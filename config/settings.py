@@ -225,6 +225,13 @@ HTTP_TIMEOUT = env.float("HTTP_TIMEOUT", default=10.0)
 OUTBOUND_ALLOW = env.list("OUTBOUND_ALLOW", default=[])
 OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=1024 * 1024)
 HEALTH_HISTORY = env.int("HEALTH_HISTORY", default=50)
+# The credential proxy (/api/proxy/<id>/<path>, connections/services/proxy.py): the largest
+# request body passed on and answer streamed back, the whole exchange's time limit, and the
+# calls per minute one API token may make (0: no limit).
+PROXY_MAX_REQUEST_BYTES = env.int("PROXY_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+PROXY_MAX_RESPONSE_BYTES = env.int("PROXY_MAX_RESPONSE_BYTES", default=50 * 1024 * 1024)
+PROXY_TIMEOUT = env.float("PROXY_TIMEOUT", default=30.0)
+PROXY_RATE_LIMIT = env.int("PROXY_RATE_LIMIT", default=600)
 
 # Celery: the filesystem broker needs no server, so `make run` works on a bare machine.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -1,4 +1,13 @@
-"""Use a connection from code that runs flows: `connections.use(connection, consumer="…")`.
+"""Use a connection from code that runs flows: `connections.client.request(…)` or `connections.use(…)`.
+
+    answer = connections.client.request(connection, "GET", "users/me", consumer="Weekly report")
+    answer.status_code, answer.json()
+
+`request()` goes through the credential proxy (connections/services/proxy.py) with the same
+rules as /api/proxy/<id>/<path>: the path stays under the app's base URL, credentials are
+applied by the auth mode and refreshed when due and once after a 401, the answer's headers
+are filtered, sizes and time are capped, and one ProxyCall row is recorded. `use()` hands out
+a signed session instead (the caller then sees the credentials it carries):
 
     session = connections.use(connection, consumer="Weekly report")
     session.get(session.base_url + "/users/me")
@@ -10,15 +19,22 @@ Global connections are usable by every tenant: pass the using tenant.
 
 from __future__ import annotations
 
+import json as jsonlib
 import uuid
+from urllib.parse import urlencode
 
 import requests
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 
 from .auth import mode_for
 from .errors import ConnectionFailure, ConnectionUnusable
 from .models import Connection, ConnectionStatus, ErrorCode, GlobalConnection
 from .services.health import credentials_get
+from .services.proxy import ProxyRefused, connection_for_proxy, proxy_call
 from .services.usage import usage_record
+
+__all__ = ["ProxyRefused", "UseProxy", "credentials_for_token", "request", "resolve", "use"]
 
 
 def resolve(connection, *, tenant=None):
@@ -46,6 +62,58 @@ def resolve(connection, *, tenant=None):
     return connection, connection.tenant
 
 
+def request(
+    connection,
+    method: str,
+    path: str,
+    *,
+    consumer: str = "python",
+    tenant=None,
+    params=None,
+    headers=None,
+    data=None,
+    json=None,
+) -> requests.Response:
+    """Call the app through the credential proxy; return its answer as a requests.Response.
+
+    `path` is relative to the app's base URL ("users/me"); `consumer` names the flow in the
+    usage records. Raise ConnectionUnusable for a connection the tenant may not use (or
+    revoked), ProxyRefused when the proxy answers itself (`.status`, `.code`, `.message`,
+    `.retry_after`). The per-token rate limit does not apply.
+    """
+    connection, tenant = resolve(connection, tenant=tenant)
+    loaded = connection_for_proxy(tenant=tenant, pk=connection.pk)
+    if loaded is None:
+        raise ConnectionUnusable("No such connection.")
+    headers = dict(headers or {})
+    if json is not None:
+        data = jsonlib.dumps(json).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(data, dict):
+        data = urlencode(data, doseq=True).encode()
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    elif isinstance(data, str):
+        data = data.encode()
+    query = urlencode(params, doseq=True) if isinstance(params, dict) else (params or "")
+    answer = proxy_call(
+        loaded,
+        tenant=tenant,
+        consumer=consumer,
+        method=method,
+        path=path.lstrip("/") if not path.startswith("//") else path,
+        query=query,
+        headers=headers,
+        body=data or b"",
+    )
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = CaseInsensitiveDict(answer.headers)
+    response._content = b"".join(answer.chunks())
+    answer.record()
+    response.encoding = get_encoding_from_headers(response.headers)
+    return response
+
+
 def use(connection, *, consumer: str, tenant=None) -> requests.Session:
     """Return a requests.Session signing requests with the connection's fresh credentials."""
     connection, tenant = resolve(connection, tenant=tenant)
@@ -69,11 +137,25 @@ def _fresh_credentials(connection, *, tenant, consumer: str, revoked: str) -> di
 # GET /api/connections/<id>/credentials (connections/api/endpoints.py).
 #
 # Only tenant API tokens get credentials: a browser session never does, so no page can show a
-# secret. A tenant's token gets its own connections' credentials and, because global
-# connections are published to be used by every tenant, theirs too (the design: usable through
-# the API; never shown in a page). The refresh token is never returned — flows must not refresh
-# themselves, that would defeat single-flight refresh with rotating refresh tokens — and no
-# OAuth client secret is either.
+# secret. A tenant's token gets its own connections' credentials. A global connection's raw
+# credentials go to the tenant it was published from, and to other tenants only when the
+# system administrator who approved it ticked "allow credential sharing"; otherwise other
+# tenants get 403 `use_proxy` and use it through the credential proxy. The refresh token is
+# never returned — flows must not refresh themselves, that would defeat single-flight refresh
+# with rotating refresh tokens — and no OAuth client secret is either.
+
+
+class UseProxy(Exception):
+    """A global connection's credentials are not handed to this tenant: call through the proxy."""
+
+
+def credentials_withheld(connection, tenant) -> bool:
+    """Return whether this tenant must use the (global) connection through the proxy only."""
+    return (
+        isinstance(connection, GlobalConnection)
+        and connection.source_tenant_id != tenant.pk
+        and not connection.allow_credential_sharing
+    )
 
 HIDDEN_KEYS = frozenset({"refresh_token"})
 
@@ -83,6 +165,12 @@ def credentials_for_token(*, token, pk, consumer: str) -> tuple:
     connection, tenant = resolve(str(pk), tenant=token.tenant)
     if not token.may_use(connection):
         raise ConnectionUnusable("No such connection.")  # outside the token's list looks missing
+    if credentials_withheld(connection, tenant):
+        raise UseProxy(
+            "The credentials of this global connection are not shared with your company: call "
+            f"the app through the credential proxy, /api/proxy/{connection.pk}/<path> "
+            "(token scope “proxy”)."
+        )
     credentials = _fresh_credentials(connection, tenant=tenant, consumer=consumer, revoked="No such connection.")
     connection.refresh_from_db()
     return connection, {key: value for key, value in credentials.items() if key not in HIDDEN_KEYS}

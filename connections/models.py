@@ -48,6 +48,11 @@ class EventKind(models.TextChoices):
     TESTED = "tested", _("Tested")
     CHECKED = "checked", _("Checked")
     REAUTHORIZED = "reauthorized", _("Re-authorized")
+    LINK_REFUSED = "link_refused", _("Link refused: not a member of this company")
+    SUPERSEDED_GRANT_REVOKED = "superseded_grant_revoked", _("Revocation of the previous grant at the app")
+    DISCARDED_GRANT_REVOKED = "discarded_grant_revoked", _("Revocation of an unused grant at the app")
+    SOURCE_REAUTHORIZED = "source_reauthorized", _("Source of a global connection re-authorized")
+    PUBLICATION_REVIEW_REOPENED = "publication_review_reopened", _("Back in review after a re-authorization")
     RENAMED = "renamed", _("Renamed")
     REVOKED = "revoked", _("Revoked")
     GRANT_REVOKED = "grant_revoked", _("Grant revoked at the app")
@@ -216,6 +221,15 @@ class Attempt(models.Model):
         "GlobalConnection", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts",
     )
     is_reauthorization = models.BooleanField(default=False)
+    # The connection's authorized_at when a re-authorization started: one that finds another
+    # authorization in place (a newer re-authorization won) is stale and refused.
+    connection_authorized_at = models.DateTimeField(null=True, blank=True)
+    # Started without a browser session (API token): the callback needs a member's confirmation.
+    unbound = models.BooleanField(default=False)
+    callback_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text=_("Who landed on the callback of an unbound attempt (the only one who may confirm it)."),
+    )
     account_label = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
@@ -338,6 +352,9 @@ class GlobalConnection(BaseConnection):
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     published_at = models.DateTimeField(_("published at"), default=timezone.now)
     unpublished_at = models.DateTimeField(_("unpublished at"), null=True, blank=True)
+    # Off: other tenants use it only through the credential proxy (/api/proxy/…); on: their
+    # tokens with the credentials scope may also fetch the raw credentials.
+    allow_credential_sharing = models.BooleanField(_("allow credential sharing"), default=False)
 
     objects = models.Manager()
     all_objects = models.Manager()  # the same rows: every tenant sees global connections
@@ -556,3 +573,45 @@ class WebhookDelivery(models.Model):
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class ProxyCall(models.Model):
+    """One call through the credential proxy: who, what (method, path without query values), outcome.
+
+    Never a body, a header or a query value: `path` keeps the query's parameter names only.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="proxy_calls")
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, null=True, blank=True, related_name="proxy_calls"
+    )
+    global_connection = models.ForeignKey(
+        GlobalConnection, on_delete=models.CASCADE, null=True, blank=True, related_name="proxy_calls"
+    )
+    token = models.ForeignKey(ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    consumer = models.CharField(_("consumer"), max_length=200)
+    method = models.CharField(_("method"), max_length=10)
+    path = models.CharField(_("path"), max_length=500)
+    status = models.PositiveSmallIntegerField(_("status"))
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    request_bytes = models.PositiveBigIntegerField(_("request bytes"), default=0)
+    response_bytes = models.PositiveBigIntegerField(_("response bytes"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    all_objects = models.Manager()
+    objects = TenantScopedManager()
+
+    class Meta:
+        default_manager_name = "all_objects"
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("proxy call")
+        verbose_name_plural = _("proxy calls")
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["connection", "-created_at"]),
+            models.Index(fields=["global_connection", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.method} {self.path} → {self.status}"

@@ -74,6 +74,8 @@ TONES = {
     EventKind.CHECKED: "ok",
     EventKind.REAUTHORIZED: "ok",
     EventKind.PUBLISHED: "ok",
+    EventKind.SUPERSEDED_GRANT_REVOKED: "ok",
+    EventKind.DISCARDED_GRANT_REVOKED: "ok",
     EventKind.ATTEMPT_FAILED: "fail",
     EventKind.REVOKED: "fail",
     EventKind.GRANT_REVOKED: "fail",
@@ -81,6 +83,9 @@ TONES = {
     EventKind.STATUS_CHANGED: "warn",
     EventKind.ROTATION_DUE: "warn",
     EventKind.PUBLICATION_REJECTED: "warn",
+    EventKind.LINK_REFUSED: "warn",
+    EventKind.SOURCE_REAUTHORIZED: "warn",
+    EventKind.PUBLICATION_REVIEW_REOPENED: "warn",
 }
 SUMMARY_KEYS = ("account", "previous_account", "scopes", "error_code", "message", "reason", "consumer")
 STATUS_LABELS = dict(ConnectionStatus.choices)

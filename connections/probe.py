@@ -2,10 +2,10 @@
 
 import json
 
-from .auth import mode_for
 from catalog.hosts import path_problem
 from catalog.templating import template_names
 
+from .auth import mode_for
 from .auth.base import (
     REQUEST_ERRORS,
     field_label,

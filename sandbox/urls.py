@@ -15,4 +15,6 @@ urlpatterns = [
     path("oauth1/authorize", views.oauth1_authorize, name="oauth1-authorize"),
     path("oauth1/access_token", views.oauth1_access_token, name="oauth1-access-token"),
     path("api/me", views.api_me, name="api-me"),
+    path("api/echo", views.api_echo, name="api-echo"),
+    path("api/echo/<path:rest>", views.api_echo, name="api-echo-path"),
 ]

@@ -7,7 +7,7 @@ import json
 import time
 
 from django import forms
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -261,7 +261,7 @@ def _basic(header: str):
 
 def _authenticate(request):
     """Return the sandbox account the request's credentials belong to, or None."""
-    api_key = request.headers.get("X-API-Key")
+    api_key = request.headers.get("X-API-Key") or request.GET.get("api_key")
     if api_key:
         key = ApiKey.objects.select_related("account").filter(key_digest=digest(api_key)).first()
         return key.account if key else None
@@ -292,6 +292,55 @@ def api_me(request):
     if account is None:
         return _unauthorized()
     return JsonResponse({"account": account.as_json()})
+
+
+ECHOED_HEADERS = ("Content-Type", "Accept", "User-Agent", "X-Request-Id", "X-Flow", "Cookie")
+MAX_ECHO_SIZE = 64 * 1024 * 1024
+
+
+@csrf_exempt
+def api_echo(request, rest=""):
+    """Answer any method with what arrived (for the credential proxy's tests), when authenticated.
+
+    Query: `size=N` answers N bytes instead (`stream=1`: without Content-Length), `status=N`
+    answers that status (429 and 503 with Retry-After: 7), `echo_key=1` puts the API key
+    received in a response header. Always sets a cookie and an `X-Sandbox` header.
+    """
+    switches.hit("api")
+    failure = _switch_response("api")
+    if failure is not None:
+        return failure
+    account = _authenticate(request)
+    if account is None:
+        return _unauthorized()
+    size = min(int(request.GET.get("size") or 0), MAX_ECHO_SIZE) if request.GET.get("size", "").isdigit() else 0
+    status = int(request.GET["status"]) if request.GET.get("status", "").isdigit() else 200
+    if size and request.GET.get("stream"):
+        response = StreamingHttpResponse((b"x" * min(65536, size - i) for i in range(0, size, 65536)), status=status)
+    elif size:
+        response = HttpResponse(b"x" * size, status=status, content_type="application/octet-stream")
+    else:
+        body = request.body
+        response = JsonResponse(
+            {
+                "account": account.as_json(),
+                "method": request.method,
+                "path": request.path,
+                "query": sorted(request.GET.keys()),
+                "body": body.decode("utf-8", "replace")[:2000],
+                "body_bytes": len(body),
+                "authorization_scheme": request.headers.get("Authorization", "").partition(" ")[0],
+                "headers": {name: request.headers[name] for name in ECHOED_HEADERS if name in request.headers},
+            },
+            status=status,
+        )
+    if status in (429, 503):
+        response["Retry-After"] = "7"
+    if request.GET.get("echo_key"):
+        response["X-Echo-Key"] = request.headers.get("X-API-Key") or request.GET.get("api_key", "")
+    response["X-Sandbox"] = "yes"
+    response.set_cookie("sandbox_session", "s3cr3t-session")
+    return response
 
 
 # Switches.

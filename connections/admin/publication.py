@@ -57,7 +57,7 @@ class GlobalConnectionAdmin(ConnectionHealthMixin, admin.ModelAdmin):
     search_fields = ("=id", "name", "account_label", "app__name", "source_tenant__name")
     fields = CONNECTION_FIELDS + (
         "source_tenant", "source_connection", "approved_by", "published_at", "unpublished_at",
-        "health", "timeline",
+        "allow_credential_sharing", "health", "timeline",
     )
     readonly_fields = fields
     actions = ("check_selected",)
@@ -221,10 +221,15 @@ class PublicationRequestAdmin(ReadOnlyAdmin):
         else:
             self.message_user(request, already % name, messages.INFO)
 
-    def _approve(self, request, publication_request, note):
+    def _approve(self, request, publication_request, note, allow_credential_sharing=False):
         self._review(
             request, publication_request,
-            lambda: publication_approve(publication_request=publication_request, reviewer=request.user, note=note),
+            lambda: publication_approve(
+                publication_request=publication_request,
+                reviewer=request.user,
+                note=note,
+                allow_credential_sharing=allow_credential_sharing,
+            ),
             done=_("%(name)s is approved and published to every tenant."),
             already=_("%(name)s was already approved: nothing changed."),
         )
@@ -274,7 +279,12 @@ class PublicationRequestAdmin(ReadOnlyAdmin):
         obj = self._review_target(request, pk)
         if obj is None:
             return HttpResponseNotAllowed(["POST"])
-        self._approve(request, obj, note=request.POST.get("note", "").strip())
+        self._approve(
+            request,
+            obj,
+            note=request.POST.get("note", "").strip(),
+            allow_credential_sharing=request.POST.get("allow_credential_sharing") == "on",
+        )
         return HttpResponseRedirect(self._change_url(obj))
 
     def reject_view(self, request, pk):

@@ -1,13 +1,13 @@
 """What system administrators look at but never type: rows written only by the product's
-services (attempts, API tokens, events, health checks, usage), and the health and timeline
-tables shown on connection pages. No secret ever reaches these pages.
+services (attempts, API tokens, events, health checks, usage, proxy calls), and the health and
+timeline tables shown on connection pages. No secret ever reaches these pages.
 """
 
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from ..models import ApiToken, Attempt, Event, HealthCheck, Usage
+from ..models import ApiToken, Attempt, Event, HealthCheck, ProxyCall, Usage
 
 RECENT_HEALTH = 10
 RECENT_EVENTS = 20
@@ -165,3 +165,26 @@ class UsageAdmin(ReadOnlyAdmin):
     list_select_related = ("tenant", "connection", "global_connection")
     search_fields = ("consumer", "connection__name", "global_connection__name", "tenant__name")
     fields = ("tenant", "connection", "global_connection", "consumer", "count", "first_used_at", "last_used_at")
+
+
+@admin.register(ProxyCall)
+class ProxyCallAdmin(ReadOnlyAdmin):
+    """Calls through the credential proxy: who, what, outcome (never a body, header or value)."""
+
+    list_display = (
+        "created_at", "method", "path", "status", "error_code", "duration_ms", "response_bytes",
+        "consumer", "tenant", "target",
+    )  # fmt: skip
+    list_filter = ("method", "status", ("tenant", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("tenant", "connection", "global_connection", "token")
+    search_fields = ("consumer", "path", "connection__name", "global_connection__name", "tenant__name")
+    fields = (
+        "created_at", "tenant", "connection", "global_connection", "token", "consumer", "method",
+        "path", "status", "error_code", "duration_ms", "request_bytes", "response_bytes",
+    )  # fmt: skip
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description=_("connection"))
+    def target(self, obj):
+        return obj.connection or obj.global_connection

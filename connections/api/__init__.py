@@ -1,8 +1,8 @@
 """The JSON API on django-ninja: `api` (routers, auth, error shape), mounted at /api/ by urls.py.
 
-Routers per area: `endpoints.router` at /connections. A later area (the credential proxy at
-/proxy/<id>/<path>, scope `proxy`) is one more module with a Router, added below with
-`api.add_router(...)`; it inherits the bearer/session auth, the body parser and the error shape.
+Routers per area: `endpoints.router` at /connections, `proxy.router` (the credential proxy,
+/proxy/<id>/<path>, scope `proxy`, tokens only) at /proxy; each inherits the body parser and
+the error shape.
 OpenAPI 3 is served at /api/openapi.json and Swagger UI at /api/docs, from ninja's own static
 files (`ninja` is in INSTALLED_APPS, so its templates load nothing from a CDN).
 """
@@ -13,7 +13,7 @@ from ninja import NinjaAPI, Swagger
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from . import endpoints
+from . import endpoints, proxy
 from .auth import DEFAULT_AUTH
 from .errors import install_error_handlers
 from .parser import BodyParser
@@ -56,3 +56,4 @@ api = Api(
 )
 install_error_handlers(api)
 api.add_router("/connections", endpoints.router)
+api.add_router("/proxy", proxy.router)

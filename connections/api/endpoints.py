@@ -17,7 +17,7 @@ from catalog.models import App
 from catalog.selectors import app_is_configured
 
 from .. import selectors
-from ..client import credentials_for_token
+from ..client import UseProxy, credentials_for_token
 from ..errors import ConnectionFailure, ConnectionUnusable
 from ..models import Attempt, Connection, ConnectionStatus, ErrorCode, GlobalConnection, TokenScope
 from ..presenters import explain
@@ -393,7 +393,9 @@ def _check(request, pk):
     description=(
         "API tokens only (a session gets 403 `token_required`): the connection's fresh "
         "credentials, refreshed first when due, never the refresh token. Records one use for "
-        "`consumer`." + _scope_note(TokenScope.CREDENTIALS)
+        "`consumer`. A global connection published by another company answers 403 `use_proxy` "
+        "(call it through /api/proxy/<id>/<path>) unless the system administrator who approved "
+        "it allowed credential sharing." + _scope_note(TokenScope.CREDENTIALS)
     ),
 )
 @sensitive_variables()
@@ -408,6 +410,8 @@ def connection_credentials(
         )
     except ConnectionUnusable:
         raise Http404("No such connection.") from None
+    except UseProxy as refusal:
+        raise ApiError(403, "use_proxy", str(refusal)) from None
     except ConnectionFailure as failure:
         headers = {"Retry-After": str(int(failure.retry_after))} if failure.retry_after else None
         return api_error(

@@ -7,7 +7,8 @@ Interface (connections/auth/base.py, BaseMode):
   refresh(app, config, credentials) -> new credentials dict (raises ConnectionFailure)
   revoke(app, config, credentials) -> None (the spec's revoke style, auth/revoke.py)
 What callers ask instead of comparing auth modes: redirects, needs_client, has_scopes,
-takes_rows, expiring, can_refresh(), revoke_supported(), requested_scopes(), split_values().
+takes_rows, expiring, can_refresh(), revoke_supported(), revokes_released_grants(),
+single_grant(), requested_scopes(), split_values().
 """
 
 import logging

@@ -355,9 +355,24 @@ class BaseMode:
         """Return whether revoke() withdraws anything at the app."""
         return False
 
+    def revokes_released_grants(self, app) -> bool:
+        """Return whether a grant we let go of (superseded or never used) is revoked at the app.
+
+        Only where each consent makes its own grant: revoking one then leaves the others alive.
+        """
+        return False
+
+    def single_grant(self, app) -> bool:
+        """Return whether the app keeps one live grant per user and client (a new consent returns it)."""
+        return False
+
     def can_refresh(self, app, credentials) -> bool:
         """Return whether these credentials can be renewed without the person."""
         return False
+
+    def expired_statuses(self, app) -> frozenset:
+        """Return the statuses with which the app says the access token has expired."""
+        return frozenset({401})
 
     def requested_scopes(self, app, scopes, connection=None) -> list:
         """Return the scopes an attempt asks for (the connection's or the defaults when none)."""

@@ -268,6 +268,14 @@ class OAuth2Mode(BaseMode):
     def revoke_supported(self, app) -> bool:
         return revoke_block(self._spec(app)) is not None
 
+    def single_grant(self, app) -> bool:
+        # `revoke_superseded: false` (Google): a new consent returns the same grant for the same
+        # user and client, so revoking the superseded token would kill the new one.
+        return self._spec(app).get("revoke_superseded", True) is False
+
+    def revokes_released_grants(self, app) -> bool:
+        return self.revoke_supported(app) and not self.single_grant(app)
+
     def scopes_offered(self, app, oauth_client=None) -> tuple[list, list]:
         """Return (default scopes, every scope that may be requested), spec order, deduplicated.
 
@@ -294,6 +302,10 @@ class OAuth2Mode(BaseMode):
         if unknown:
             raise ValidationError({"scopes": f"{app.name} has no scope named {', '.join(sorted(unknown))}."})
         return list(dict.fromkeys(scopes))
+
+    def expired_statuses(self, app) -> frozenset:
+        extra = self._spec(app).get("expired_status")
+        return frozenset({401, int(extra)}) if extra else frozenset({401})
 
     def session(self, app, config, credentials):
         session = self.base_session(app, config, credentials)

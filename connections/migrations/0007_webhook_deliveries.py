@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0004_api_token_scopes_expiry_connections"),
+        ("connections", "0006_proxy_calls_credential_sharing"),
     ]
 
     operations = [

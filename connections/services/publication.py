@@ -61,6 +61,83 @@ def _live_copy(connection):
     )
 
 
+def publication_source_reauthorized(*, source: Connection, holders, kept_reviewed: bool, actor) -> None:
+    """Record what a re-authorization of a published source did to its global copies.
+
+    Called by the re-authorization, inside its transaction, with the copies locked. With
+    `kept_reviewed` the source got a new Secret and each copy still holds the reviewed one. Else
+    (the app keeps one grant per user and client, so the copy now holds the new grant) each
+    copy stops serving and goes back to review: a pending request that, once approved, copies
+    the source again. Staff are told either way; both timelines say what happened.
+    """
+    now = timezone.now()
+    for copy in holders:
+        if kept_reviewed:
+            detail = {"global_connection": str(copy.pk), "account": source.account_label,
+                      "reviewed_account": copy.account_label,
+                      "message": f"The global copy keeps the reviewed credentials ({copy.account_label or 'its account'}); "
+                                 "the source has credentials of its own now."}
+            event_record(kind=EventKind.SOURCE_REAUTHORIZED, connection=source, actor=actor, detail=detail)
+            event_record(kind=EventKind.SOURCE_REAUTHORIZED, global_connection=copy, actor=actor,
+                         detail={**detail, "source_connection": str(source.pk)})
+            transaction.on_commit(lambda copy=copy: _tell_staff_source_reauthorized(source, copy))
+            continue
+        if copy.unpublished_at is not None:
+            # Unpublished by a system administrator: it stays so, with the new grant, until revoked.
+            event_record(kind=EventKind.SOURCE_REAUTHORIZED, global_connection=copy, actor=actor,
+                         detail={"source_connection": str(source.pk), "account": source.account_label,
+                                 "message": "The app keeps one grant per user and client: this copy holds the new one."})
+            continue
+        copy.unpublished_at = now
+        copy.save(update_fields=["unpublished_at", "updated_at"])
+        review = PublicationRequest.objects.filter(connection=source, status=PublicationRequest.Status.PENDING).first()
+        if review is None:
+            review = PublicationRequest.objects.create(
+                connection=source, requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                global_connection=copy,
+                reason=(f"Re-review: the source was re-authorized as {source.account_label or 'another account'} "
+                        f"(the global copy was reviewed as {copy.account_label or 'another account'}). "
+                        "The app keeps one grant per user and client, so the copy holds the new grant."),
+            )
+        detail = {"global_connection": str(copy.pk), "request": review.pk, "account": source.account_label,
+                  "reviewed_account": copy.account_label,
+                  "message": "The global copy stopped serving until a system administrator approves it again."}
+        event_record(kind=EventKind.PUBLICATION_REVIEW_REOPENED, connection=source, actor=actor, detail=detail)
+        event_record(kind=EventKind.PUBLICATION_REVIEW_REOPENED, global_connection=copy, actor=actor,
+                     detail={**detail, "source_connection": str(source.pk)})
+        transaction.on_commit(lambda review=review: _tell_reviewers(review))
+
+
+def _reviewer_emails() -> list[str]:
+    """Return the addresses of the system administrators who may review publication requests."""
+    reviewers = (
+        get_user_model()
+        .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
+        .filter(is_staff=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    return sorted(set(reviewers))
+
+
+def _tell_staff_source_reauthorized(source, copy) -> None:
+    """Email the reviewers that a published source was re-authorized and its copy kept the reviewed grant."""
+    to = _reviewer_emails()
+    if not to:
+        return
+    context = {
+        "source": Connection.all_objects.select_related("app", "tenant").get(pk=source.pk),
+        "copy": copy,
+        "url": settings.BASE_URL.rstrip("/") + reverse("admin:connections_globalconnection_change", args=[copy.pk]),
+    }
+    subject = render_to_string("emails/publication_source_reauthorized_subject.txt", context).strip()
+    body = render_to_string("emails/publication_source_reauthorized.txt", context)
+    try:
+        send_mail(subject, body, None, to)
+    except Exception:  # A mail outage must not undo the re-authorization.
+        logger.exception("Could not email reviewers about the re-authorized source of %s", copy.pk)
+
+
 def publication_request_create(*, connection: Connection, user, reason: str) -> PublicationRequest:
     """Open a publication request for an active connection (one open request per connection)."""
     reason = (reason or "").strip()
@@ -134,8 +211,14 @@ def _lock_for_review(publication_request, outcome: str, verb: str) -> tuple[Publ
     return locked, True
 
 
-def publication_approve(*, publication_request: PublicationRequest, reviewer, note: str = ""):
-    """Re-check the connection and publish it; return (request, created). A second call does nothing."""
+def publication_approve(
+    *, publication_request: PublicationRequest, reviewer, note: str = "", allow_credential_sharing: bool = False
+):
+    """Re-check the connection and publish it; return (request, created). A second call does nothing.
+
+    allow_credential_sharing: other tenants' tokens may fetch the raw credentials too; without
+    it (the default) they use the global connection only through the credential proxy.
+    """
     publication_request.refresh_from_db()
     if publication_request.status == PublicationRequest.Status.APPROVED:
         return publication_request, False
@@ -163,13 +246,24 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
         connection = Connection.all_objects.select_for_update().get(pk=connection.pk)
         if connection.status != ConnectionStatus.ACTIVE or connection.credentials_id is None:
             raise PublicationError(f"{connection} cannot be approved: its status is {connection.get_status_display()}.")
-        global_connection = GlobalConnection(
-            **{field: getattr(connection, field) for field in COPIED_FIELDS},
-            source_connection=connection,
-            source_tenant_id=connection.tenant_id,
-            approved_by=reviewer,
-            published_at=now,
-        )
+        if locked.global_connection_id:
+            # A re-review (publication_source_reauthorized): the copy takes the source's new grant.
+            global_connection = GlobalConnection.objects.select_for_update().get(pk=locked.global_connection_id)
+            for field in COPIED_FIELDS:
+                setattr(global_connection, field, getattr(connection, field))
+            global_connection.approved_by = reviewer
+            global_connection.published_at = now
+            global_connection.unpublished_at = None
+            global_connection.allow_credential_sharing = bool(allow_credential_sharing)
+        else:
+            global_connection = GlobalConnection(
+                **{field: getattr(connection, field) for field in COPIED_FIELDS},
+                source_connection=connection,
+                source_tenant_id=connection.tenant_id,
+                approved_by=reviewer,
+                published_at=now,
+                allow_credential_sharing=bool(allow_credential_sharing),
+            )
         global_connection.save()
         locked.status = PublicationRequest.Status.APPROVED
         locked.reviewed_by = reviewer
@@ -186,6 +280,7 @@ def publication_approve(*, publication_request: PublicationRequest, reviewer, no
             detail={
                 "request": locked.pk, "source_connection": str(connection.pk),
                 "source_tenant": connection.tenant.slug,
+                "credential_sharing": bool(allow_credential_sharing),
             },
         )
         transaction.on_commit(lambda: _tell_requester(locked, "approved"))
@@ -235,14 +330,7 @@ def _tell_requester(publication_request, outcome):
 
 def _tell_reviewers(publication_request):
     """Email the system administrators who may review publication requests."""
-    reviewers = (
-        get_user_model()
-        .objects.with_perm("connections.review_publicationrequest", include_superusers=True)
-        .filter(is_staff=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    to = sorted(set(reviewers))
+    to = _reviewer_emails()
     if not to:
         return
     connection = Connection.all_objects.select_related("app", "tenant").get(pk=publication_request.connection_id)

@@ -18,16 +18,27 @@ def consumer_name(value) -> str:
 
 
 def usage_record(
-    *, tenant: Tenant, connection: Connection | GlobalConnection, consumer: str
-) -> Usage:
-    """Count one use of connection by consumer on behalf of tenant (the using tenant)."""
+    *,
+    tenant: Tenant,
+    connection: Connection | GlobalConnection,
+    consumer: str,
+    touch_every: float = 0,
+    fetch: bool = True,
+    counted: bool = False,
+) -> Usage | None:
+    """Count one use of connection by consumer on behalf of tenant (the using tenant).
+
+    touch_every: write the connection's last_used_at only when older than this many seconds
+    (the proxy: one write a minute, not one per call). fetch: return the Usage row (one query).
+    counted: the caller has already counted an existing Usage row (services/proxy.py).
+    """
     if isinstance(connection, Connection) and connection.tenant_id != tenant.pk:
         raise ValueError("A tenant's connection can only be used by that tenant.")
     owner = connection.as_owner()
     consumer = consumer_name(consumer)
     now = timezone.now()
     mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
-    if not mine.update(count=F("count") + 1, last_used_at=now):
+    if not counted and not mine.update(count=F("count") + 1, last_used_at=now):
         try:
             with transaction.atomic():
                 Usage.all_objects.create(
@@ -35,6 +46,8 @@ def usage_record(
                 )
         except IntegrityError:  # a concurrent first use created it
             mine.update(count=F("count") + 1, last_used_at=now)
-    type(connection).all_objects.filter(pk=connection.pk).update(last_used_at=now)
-    connection.last_used_at = now
-    return mine.get()
+    last = connection.last_used_at
+    if not touch_every or last is None or (now - last).total_seconds() > touch_every:
+        type(connection).all_objects.filter(pk=connection.pk).update(last_used_at=now)
+        connection.last_used_at = now
+    return mine.get() if fetch else None

@@ -25,6 +25,7 @@ from .. import selectors
 from ..auth import mode_for
 from ..errors import ConnectionFailure
 from ..forms import FIELD_PREFIX, ConnectionWindowForm
+from ..middleware import SESSION_KEY as TENANT_SESSION_KEY
 from ..models import Attempt
 from ..permissions import (
     CREATORS,
@@ -171,6 +172,8 @@ def _after_start(request, attempt, redirect_url):
 
 def _after_attempt(request, attempt, failed):
     """Send the operator where a finished attempt leads: its connection, a confirmation or `failed`."""
+    if getattr(attempt, "grant_warning", ""):
+        messages.warning(request, attempt.grant_warning)
     if attempt.status == Attempt.Status.SUCCEEDED and attempt.connection_id:
         if attempt.is_reauthorization:
             messages.success(request, _("“%(name)s” is re-authorized.") % {"name": attempt.connection.name})
@@ -182,7 +185,9 @@ def _after_attempt(request, attempt, failed):
     return failed
 
 
-def _needs_confirmation(attempt) -> bool:
+def _needs_confirmation(attempt, user=None) -> bool:
+    if attempt_services.attempt_awaits_link_confirmation(attempt, user):
+        return user is not None
     return attempt.connection_id is not None and attempt_services.attempt_awaits_account_confirmation(attempt)
 
 
@@ -196,10 +201,15 @@ def oauth_callback(request, slug):
         if attempt is not None and attempt.tenant_id != request.tenant.pk:
             attempt = None
         return _callback_error(request, slug, failure.code, failure.message, attempt)
-    failed = redirect(attempt.get_absolute_url())
+    own = attempt.tenant_id == request.tenant.pk
     if attempt.status == Attempt.Status.FAILED:
-        return _callback_error(request, slug, attempt.error_code, attempt.error_message, attempt)
-    return _after_attempt(request, attempt, failed)
+        return _callback_error(request, slug, attempt.error_code, attempt.error_message, attempt if own else None)
+    if attempt_services.attempt_awaits_link_confirmation(attempt, request.user):
+        # The service checked that this person is an operator or admin of the attempt's company:
+        # the confirmation is shown in that company, as switching to it in the sidebar would.
+        request.session[TENANT_SESSION_KEY] = attempt.tenant_id
+        return redirect("connections:attempt_confirm", pk=attempt.pk)
+    return _after_attempt(request, attempt, redirect(attempt.get_absolute_url()))
 
 
 def _callback_error(request, slug, code, message, attempt):
@@ -217,7 +227,7 @@ def attempt_detail(request, pk):
     context = {"attempt": attempt, "app": attempt.app, "can_retry": _can_retry(request, attempt)}
     if attempt.error_code:
         context.update(failure_context(attempt.error_code, attempt.error_message))
-    if _needs_confirmation(attempt):
+    if _needs_confirmation(attempt, request.user):
         context["needs_confirmation"] = True
     return render(request, "connections/attempt.html", context)
 
@@ -262,6 +272,8 @@ def _attempt_retry(request, attempt):
 @tenant_required(*CREATORS)
 def attempt_confirm(request, pk):
     attempt = selectors.attempt_get_for_tenant(tenant=request.tenant, pk=pk)
+    if attempt.unbound:
+        return _link_confirm(request, attempt)
     if not _needs_confirmation(attempt):
         raise Http404("Nothing to confirm.")
     connection = attempt.connection
@@ -274,6 +286,8 @@ def attempt_confirm(request, pk):
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
                 return redirect(connection.get_absolute_url())
+            if getattr(attempt, "grant_warning", ""):
+                messages.warning(request, attempt.grant_warning)
             if attempt.status == Attempt.Status.SUCCEEDED:
                 messages.success(
                     request, _("“%(name)s” now uses %(account)s.") % {"name": connection.name, "account": attempt.account_label}
@@ -285,3 +299,25 @@ def attempt_confirm(request, pk):
             messages.info(request, _("Nothing changed: “%(name)s” keeps its account.") % {"name": connection.name})
         return redirect(connection.get_absolute_url())
     return render(request, "connections/attempt_confirm.html", {"attempt": attempt, "connection": connection})
+
+
+def _link_confirm(request, attempt):
+    """Ask the member who landed on an API-started attempt's callback to confirm the link."""
+    if not attempt_services.attempt_awaits_link_confirmation(attempt, request.user):
+        raise Http404("Nothing to confirm.")
+    context = {"attempt": attempt, "app": attempt.app, "tenant": request.tenant, "connection": attempt.connection}
+    if request.method != "POST":
+        return render(request, "connections/attempt_link_confirm.html", context)
+    if request.POST.get("decision") != "link":
+        attempt_services.attempt_cancel(attempt=attempt, actor=request.user)
+        messages.info(request, _("Nothing was linked to %(tenant)s.") % {"tenant": request.tenant.name})
+        return redirect(attempt.get_absolute_url())
+    try:
+        attempt = attempt_services.attempt_confirm_link(attempt=attempt, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(attempt.get_absolute_url())
+    if attempt.status != Attempt.Status.SUCCEEDED:
+        messages.error(request, attempt.error_message or _("The account could not be linked."))
+        return redirect(attempt.get_absolute_url())
+    return _after_attempt(request, attempt, redirect(attempt.get_absolute_url()))

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..forms import TokenCreateForm, WebhookForm
 from ..middleware import SESSION_KEY
-from ..outbound import display_url
 from ..models import ApiToken, Member, Role
+from ..outbound import display_url
 from ..permissions import tenant_required
 from ..selectors import webhook_deliveries_for_tenant
 from ..services.tenants import (

@@ -15,6 +15,7 @@ ZENDESK = {
     "category": "customer-support",
     "description": "Tickets.",
     "docs_url": "https://developer.zendesk.com/",
+    "reference": "https://developer.zendesk.com/api-reference/ticketing/oauth/oauth_tokens/",
     "auth": "oauth2",
     "base_url": "https://{subdomain}.zendesk.com/api/v2",
     "fields": [{"key": "subdomain", "label": "Subdomain", "secret": False, "format": "subdomain"}],
@@ -78,11 +79,20 @@ def test_valid_spec_has_no_errors():
         ({"base_url": "https://{subdomain}.com/api"}, "base_url: after the placeholders, the host must end in a fixed domain"),
         ({"base_url": "https://api{subdomain}.zendesk.com"}, "base_url: {subdomain} must be a whole DNS label"),
         ({"fields__0__format": "colour"}, "fields.0.format: must be one of"),
+        # reference: the provider page the endpoints were checked against, https like every URL.
+        ({"reference": "http://developer.zendesk.com/oauth"}, "reference: must use https"),
+        ({"reference": "see the docs"}, "reference: not a URL"),
+        ({"reference": ""}, "reference: must not be empty"),
+        ({"oauth2__expired_status": 200}, "oauth2.expired_status:"),
     ],
 )
 def test_invalid_specs_name_the_field(changes, expected):
     errors = validate_app(spec(**changes))
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_expired_status_is_a_client_error_status():
+    assert validate_app(spec(oauth2__expired_status=403)) == []
 
 
 @pytest.mark.parametrize(

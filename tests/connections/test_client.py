@@ -111,13 +111,27 @@ def test_credentials_endpoint_two_tenants(client, sandbox, oauth_conn, other_ten
     assert usages(other_tenant) == []
 
 
-def test_credentials_endpoint_global_connection_for_any_tenant(client, sandbox, oauth_conn, other_tenant, outsider_member):
+def test_credentials_endpoint_global_connection_is_proxy_only_unless_shared(client, sandbox, oauth_conn, other_tenant, outsider_member):
     copy = make_global_copy(oauth_conn)
     _, raw = api_token_create(tenant=other_tenant, name="Globex token", actor=outsider_member.user, scopes=["credentials"])
+    answer = get_credentials(client, copy.pk, raw)
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "use_proxy"
+    assert f"/api/proxy/{copy.pk}/" in answer.json()["error"]["message"]
+    assert "access_token" not in answer.content.decode()
+    assert usages(other_tenant) == []
+    type(copy).all_objects.filter(pk=copy.pk).update(allow_credential_sharing=True)
     answer = get_credentials(client, copy.pk, raw)
     assert answer.status_code == 200
     assert answer.json()["connection"]["kind"] == "global"
     assert usages(other_tenant) == [("Globex token", 1)]
+
+
+def test_credentials_endpoint_global_connection_for_its_source_tenant(client, sandbox, oauth_conn, tenant, admin_member):
+    copy = make_global_copy(oauth_conn)
+    _, raw = api_token_create(tenant=tenant, name="Acme token", actor=admin_member.user, scopes=["credentials"])
+    answer = get_credentials(client, copy.pk, raw)
+    assert answer.status_code == 200 and "access_token" in answer.json()["credentials"]
 
 
 def test_credentials_endpoint_refuses_sessions_and_missing_tokens(client, client_for, sandbox, oauth_conn, admin_member):

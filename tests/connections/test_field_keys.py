@@ -72,9 +72,9 @@ def test_split_values_checks_the_pattern_without_quoting_the_value():
     message = excinfo.value.message_dict["account_sid"][0]
     assert message == "Account SID should look like AC0123456789abcdef0123456789abcdef."
     config, _secrets = get_mode("basic").split_values(
-        app, {"account_sid": "AC" + "a" * 32, "auth_token": "t"}
+        app, {"account_sid": "AC" + "a" * 32, "username": "SK" + "b" * 32, "auth_token": "t"}
     )
-    assert config == {"account_sid": "AC" + "a" * 32}
+    assert config == {"account_sid": "AC" + "a" * 32, "username": "SK" + "b" * 32}
 
 
 def test_an_optional_field_may_stay_empty():

@@ -328,6 +328,8 @@ def test_token_started_attempt_completes_from_any_browser(apps, tenant, admin_me
     assert response.status_code == 201
     person = Client()
     person.force_login(admin_member.user)
-    land(person, sandbox.approve(response.json()["authorize_url"]))
+    landed = land(person, sandbox.approve(response.json()["authorize_url"]))
+    assert landed.status_code == 302 and landed["Location"].endswith("/confirm/")  # a member confirms first
+    person.post(landed["Location"], {"decision": "link"})
     report = machine.get(f"/api/connections/{response.json()['id']}/test", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert report.json()["status"] == "succeeded"

@@ -299,7 +299,9 @@ def test_the_settings_page_shows_the_webhook_masked_and_an_empty_save_keeps_it(
     client_for, admin_member
 ):
     tenant = admin_member.tenant
-    tenant.webhook_url = "https://hooks.example.com/services/T0/B0/webhook-path-secret?k=query-secret"
+    tenant.webhook_url = (
+        "https://hooks.example.com/services/T0/B0/webhook-path-secret?k=query-secret"
+    )
     tenant.save(update_fields=["webhook_url"])
     client = client_for(admin_member)
 
@@ -307,7 +309,9 @@ def test_the_settings_page_shows_the_webhook_masked_and_an_empty_save_keeps_it(
     assert "https://hooks.example.com/services/…?…" in html
     assert "webhook-path-secret" not in html and "query-secret" not in html
 
-    response = client.post(reverse("tenants:settings"), {"action": "save", "webhook_url": ""}, follow=True)
+    response = client.post(
+        reverse("tenants:settings"), {"action": "save", "webhook_url": ""}, follow=True
+    )
     assert "The webhook address was kept" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.webhook_url.endswith("?k=query-secret")

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from connections.models import ApiToken, Attempt, HealthCheck, Usage
+from connections.models import ApiToken, Attempt, HealthCheck, ProxyCall, Usage
 from connections.services.events import event_record
 from vault.services import secret_seal
 
@@ -23,7 +23,7 @@ WEBHOOK_SECRET = "whsec-very-secret-webhook-key-9876543210"
 PKCE_VERIFIER = "pkce-verifier-secret-abcdefghijklmnopqrstuvwxyz"
 STATE_HASH = hashlib.sha256(b"state").hexdigest()
 
-MODELS = ("tenant", "member", "apitoken", "attempt", "connection", "globalconnection", "publicationrequest", "event", "healthcheck", "usage")
+MODELS = ("tenant", "member", "apitoken", "attempt", "connection", "globalconnection", "publicationrequest", "event", "healthcheck", "usage", "proxycall")
 
 
 @pytest.fixture
@@ -39,6 +39,10 @@ def everything(tenant, admin_member, connection, reviewer, api, api_app):
     HealthCheck.objects.create(connection=connection, kind="check", ok=True)
     event_record(kind="checked", connection=connection)
     Usage.all_objects.create(tenant=tenant, connection=connection, consumer="flow:daily-report", count=3)
+    ProxyCall.all_objects.create(
+        tenant=tenant, connection=connection, consumer="flow:daily-report", method="GET",
+        path="/users?email=…", status=200, duration_ms=12, response_bytes=345,
+    )
     global_connection = publish(connection, reviewer=reviewer)
     return {"connection": connection, "global": global_connection}
 

@@ -158,6 +158,21 @@ def test_approve_button_publishes_and_double_approval_is_harmless(
     assert approve_url(pending) not in second.content.decode()  # no buttons once reviewed
 
 
+def test_review_page_offers_credential_sharing_off_by_default(client, reviewer, pending):
+    client.force_login(reviewer)
+    body = client.get(change_url(pending)).content.decode()
+    assert 'name="allow_credential_sharing"' in body and "checked" not in body.split('name="allow_credential_sharing"')[1][:40]
+    assert "only through the credential proxy" in body and "403 use_proxy" in body
+
+
+@pytest.mark.parametrize("ticked", [False, True])
+def test_approval_records_whether_credentials_may_be_shared(client, reviewer, pending, api, ticked):
+    client.force_login(reviewer)
+    data = {"note": "ok", **({"allow_credential_sharing": "on"} if ticked else {})}
+    client.post(approve_url(pending), data, follow=True)
+    assert GlobalConnection.objects.get().allow_credential_sharing is ticked
+
+
 def test_approval_of_a_broken_connection_is_refused_with_an_admin_error(client, reviewer, pending, connection, api):
     api.fail(401)
     client.force_login(reviewer)

@@ -8,7 +8,7 @@ import responses
 from django.test import Client
 
 from connections.models import Attempt, Connection, ConnectionStatus, GlobalConnection
-from connections.services.attempts import attempt_complete_callback
+from connections.services.attempts import attempt_complete_callback, attempt_confirm_link
 from connections.services.tokens import api_token_create
 
 from ..lifecycle_helpers import AUTH, BASE, make_app, make_request
@@ -91,7 +91,7 @@ def test_create_validation_errors_are_400(client_for, operator_member, key_app):
 
 
 @responses.activate
-def test_create_oauth_with_token_returns_authorize_url_then_callback_completes(client, token, oauth_app, tenant):
+def test_create_oauth_with_token_returns_authorize_url_then_callback_completes(client, token, oauth_app, tenant, admin_member):
     response = post_json(client, "/api/connections", {"app": oauth_app.slug, "scopes": ["profile", "write"]}, **bearer(token))
     assert response.status_code == 201
     body = response.json()
@@ -101,8 +101,12 @@ def test_create_oauth_with_token_returns_authorize_url_then_callback_completes(c
     state = parse_qs(urlsplit(body["authorize_url"]).query)["state"][0]
     responses.post(f"{AUTH}/token", json={"access_token": "at", "token_type": "Bearer", "expires_in": 60})
     responses.get(f"{BASE}/me", json={"account": {"email": "ann@acme.test"}})
-    # Started with a token, the callback may arrive in any browser (no session binding).
-    attempt_complete_callback(request=make_request(), slug=oauth_app.slug, params={"code": "c", "state": state})
+    # Started with a token, the callback may arrive in any browser (no session binding), but
+    # only a signed-in operator or admin of the company finishes it, after a confirmation.
+    attempt = attempt_complete_callback(
+        request=make_request(admin_member.user), slug=oauth_app.slug, params={"code": "c", "state": state}
+    )
+    attempt_confirm_link(attempt=attempt, actor=admin_member.user)
     report = client.get(f"/api/connections/{body['id']}/test", **bearer(token))
     assert report.status_code == 200
     assert report.json()["status"] == "succeeded"

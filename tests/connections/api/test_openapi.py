@@ -18,6 +18,10 @@ ENDPOINTS = {
     ("/api/connections/{pk}/check", "post"): "check",
     ("/api/connections/{pk}/credentials", "get"): "credentials",
 }
+PROXY = {
+    ("/api/proxy/{pk}/{path}", method)
+    for method in ("get", "post", "put", "patch", "delete", "head", "options")
+}
 BODIES = {
     ("/api/connections", "post"): "AttemptIn",
     ("/api/connections/{pk}", "patch"): "RenameIn",
@@ -50,7 +54,7 @@ def refs(node) -> set:
 def test_every_endpoint_is_described_with_both_auths_and_its_scope(schema):
     assert schema["openapi"].startswith("3.")
     described = {(path, method) for path, item in schema["paths"].items() for method in item}
-    assert described == set(ENDPOINTS)
+    assert described == set(ENDPOINTS) | PROXY
     schemes = schema["components"]["securitySchemes"]
     assert (
         schemes["ApiTokenAuth"]["type"] == "http" and schemes["ApiTokenAuth"]["scheme"] == "bearer"
@@ -66,7 +70,19 @@ def test_every_endpoint_is_described_with_both_auths_and_its_scope(schema):
         assert operation["security"] == [{"ApiTokenAuth": []}, {"SessionAuth": []}], (path, method)
         assert f"Token scope: `{scope}`" in operation["description"], (path, method)
     operation_ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()]
-    assert len(set(operation_ids)) == len(ENDPOINTS) and "connection_list" in operation_ids
+    assert len(set(operation_ids)) == len(ENDPOINTS) + len(PROXY)
+    assert "connection_list" in operation_ids and "proxy_get" in operation_ids
+
+
+def test_the_proxy_is_described_for_every_method_with_tokens_only(schema):
+    for path, method in PROXY:
+        operation = schema["paths"][path][method]
+        assert operation["security"] == [{"ApiTokenAuth": []}], method
+        assert "Token scope: `proxy`" in operation["description"]
+        names = {parameter["name"] for parameter in operation["parameters"]}
+        assert names == {"pk", "path"}
+        for code in ("400", "401", "403", "404", "413", "429", "502", "504"):
+            assert refs(operation["responses"][code]) == {"ErrorOut"}, (method, code)
 
 
 def test_every_endpoint_has_typed_bodies_and_the_error_shape(schema):

@@ -12,9 +12,11 @@ from connections.errors import CallbackRejected
 from connections.models import Attempt, Connection, ConnectionStatus, ErrorCode, Event, HealthCheck
 from connections.services.attempts import (
     attempt_awaits_account_confirmation,
+    attempt_awaits_link_confirmation,
     attempt_cancel,
     attempt_complete_callback,
     attempt_confirm_account,
+    attempt_confirm_link,
     attempt_start,
     attempts_abandon_stale,
 )
@@ -126,14 +128,42 @@ def test_state_attacks_are_refused_without_token_request(app, tenant, operator_m
 
 
 @responses.activate
-def test_unbound_attempt_from_api_token_needs_no_session(app, tenant, operator_member):
+def test_unbound_attempt_from_api_token_needs_no_session_but_a_member_confirms(app, tenant, operator_member):
     request = make_request(operator_member.user)
     request.api_token = object()
     attempt, state, _ = start(app, tenant, operator_member, request=request)
     responses.post(f"{AUTH}/token", json=TOKEN)
     responses.get(f"{BASE}/me", json={"account": {"email": "ann@acme.test"}})
-    attempt = attempt_complete_callback(request=make_request(), slug=app.slug, params={"code": "c", "state": state})
+    attempt = attempt_complete_callback(
+        request=make_request(operator_member.user), slug=app.slug, params={"code": "c", "state": state}
+    )
+    assert attempt.status == Attempt.Status.PENDING
+    assert attempt_awaits_link_confirmation(attempt, operator_member.user)
+    assert not Connection.all_objects.exists()
+    attempt = attempt_confirm_link(attempt=attempt, actor=operator_member.user)
     assert attempt.status == Attempt.Status.SUCCEEDED
+    assert attempt.connection.account_label == "ann@acme.test"
+    assert attempt.connection.created_by == operator_member.user
+
+
+@responses.activate
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "viewer"])
+def test_unbound_attempt_finished_by_a_non_member_links_nothing_and_revokes(
+    app, tenant, operator_member, outsider_member, viewer_member, who
+):
+    request = make_request(operator_member.user)
+    request.api_token = object()
+    attempt, state, _ = start(app, tenant, operator_member, request=request)
+    responses.post(f"{AUTH}/token", json=TOKEN)
+    revoke = responses.post(f"{AUTH}/revoke")
+    user = {"anonymous": None, "outsider": outsider_member.user, "viewer": viewer_member.user}[who]
+    attempt = attempt_complete_callback(request=make_request(user), slug=app.slug, params={"code": "c", "state": state})
+    assert attempt.status == Attempt.Status.FAILED
+    assert attempt.error_code == ErrorCode.AUTHORIZATION_REJECTED
+    assert "Acme" in attempt.error_message
+    assert not Connection.all_objects.exists()
+    assert revoke.call_count == 2  # the refresh and the access token just issued
+    assert Event.objects.for_tenant(tenant).filter(kind="link_refused").get().detail["grant"] == "revoked"
 
 
 def test_start_validates_name_and_scopes(app, tenant, operator_member):
@@ -378,3 +408,25 @@ def test_unexpected_error_is_logged_without_its_message(tenant, operator_member,
     )
     assert "RuntimeError" in caplog.text
     assert "sensitive-value" not in caplog.text
+
+
+@responses.activate
+def test_a_held_link_left_to_expire_is_abandoned_and_its_grant_revoked(app, tenant, operator_member):
+    request = make_request(operator_member.user)
+    request.api_token = object()
+    attempt, state, _ = start(app, tenant, operator_member, request=request)
+    responses.post(f"{AUTH}/token", json=TOKEN)
+    responses.get(f"{BASE}/me", json={"account": {"email": "ann@acme.test"}})
+    revoke = responses.post(f"{AUTH}/revoke")
+    attempt = attempt_complete_callback(
+        request=make_request(operator_member.user), slug=app.slug, params={"code": "c", "state": state}
+    )
+    assert attempt_awaits_link_confirmation(attempt)
+    Attempt.all_objects.filter(pk=attempt.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert attempts_abandon_stale() == 1
+
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.ABANDONED and attempt.pending_secret_id is None
+    assert revoke.call_count == 2
+    assert not Connection.all_objects.exists()

@@ -231,6 +231,17 @@ def test_every_member_of_another_tenant_sees_the_global_connection_read_only(
     assert ("global/%s/check/" % global_connection.pk in body) is (role != Role.VIEWER)
 
 
+def test_global_detail_says_how_flows_use_it(client_for, outsider_member, admin_member, global_connection):
+    other = client_for(outsider_member).get(global_connection.get_absolute_url()).content.decode()
+    assert f"/api/proxy/{global_connection.pk}/" in other and "“proxy” scope" in other
+    assert "not shared with your company" in other and "403 “use_proxy”" in other
+    type(global_connection).all_objects.filter(pk=global_connection.pk).update(allow_credential_sharing=True)
+    shared = client_for(outsider_member).get(global_connection.get_absolute_url()).content.decode()
+    assert "allowed credential sharing" in shared
+    source = client_for(admin_member).get(global_connection.get_absolute_url()).content.decode()
+    assert "Your company published it" in source
+
+
 def test_global_connection_list_section(client_for, outsider_member, global_connection):
     body = client_for(outsider_member).get(reverse("connections:list")).content.decode()
     assert global_connection.get_absolute_url() in body
