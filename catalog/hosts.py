@@ -32,6 +32,8 @@ URL_KEYS = (
     ("oauth2", "authorize_url"),
     ("oauth2", "token_url"),
     ("oauth2", "revoke_url"),
+    ("oauth2", "revoke", "url"),
+    ("lookup", "url"),
     ("oauth1", "request_token_url"),
     ("oauth1", "authorize_url"),
     ("oauth1", "access_token_url"),
@@ -56,6 +58,28 @@ class UnsafeUrl(TemplateError):
     def __init__(self, message: str, *, field: str | None = None):
         self.field = field
         super().__init__(message)
+
+
+# Names a revoke block or a lookup may use besides the fields: the grant it revokes or reads.
+GRANT_NAMES = ("access_token", "refresh_token", "client_id")
+
+
+def spec_fields(spec: dict, *, path: str = "") -> list[dict]:
+    """Return the fields a template of the spec may name: typed fields, the hosts an enum choice
+    sets, captured values and, in a `revoke` block or a lookup's headers (`path` says where the
+    template sits), the grant's tokens."""
+    fields = [field for field in spec.get("fields") or () if isinstance(field, dict)]
+    for field in list(fields):
+        options = field.get("enum") if isinstance(field.get("enum"), list) else []
+        first = options[0] if options and isinstance(options[0], dict) else {}
+        for key in first.get("hosts") or {}:
+            fields.append({"key": key, "format": "hostname"})  # set by the choice (enum hosts)
+    for capture in spec.get("captures") or ():
+        if isinstance(capture, dict) and isinstance(capture.get("key"), str):
+            fields.append({"key": capture["key"], "format": capture.get("format")})
+    if path.startswith(("oauth2.revoke.", "lookup.headers.")):
+        fields += [{"key": name, "format": None} for name in GRANT_NAMES]
+    return fields
 
 
 # Field values.
@@ -409,7 +433,6 @@ def spec_url_templates(spec: dict):
 
 def spec_host_problems(spec: dict) -> list[str]:
     """Return "field.path: message" lines for each URL template breaking the host rules."""
-    fields = spec.get("fields") or []
     allowed_hosts = spec.get("allowed_hosts") or ()
     problems = []
     if spec.get("allowed_hosts") is not None:
@@ -417,6 +440,7 @@ def spec_host_problems(spec: dict) -> list[str]:
         if problem:
             problems.append(f"allowed_hosts: {problem}")
     for path, template in spec_url_templates(spec):
+        fields = spec_fields(spec, path=path)
         problem = template_problem(template, fields=fields, allowed_hosts=allowed_hosts)
         if problem:
             problems.append(f"{path}: {problem}")

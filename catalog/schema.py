@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .choices import AuthMode, Category
-from .hosts import FORMATS, spec_host_problems
+from .hosts import FORMATS, field_value_problem, spec_fields, spec_host_problems
 from .templating import KEY_PATTERN, TemplateError, template_names
 
 PROVIDERS_DIR = Path(__file__).resolve().parent / "providers"
@@ -42,8 +42,14 @@ BLOCK_MODES = {"oauth2": {"oauth2"}, "oauth1": {"oauth1"}, "apply": {"api_key", 
 }
 
 _string_map = {"type": "object", "additionalProperties": {"type": "string"}}
+_DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 _url = {"type": "string", "minLength": 1, "maxLength": 500}
 _scope_list = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+# How a provider withdraws a grant (catalog/SPEC.md, "oauth2.revoke"; connections/auth/revoke.py).
+REVOKE_STYLES = ("rfc7009", "json", "bearer", "delete", "query")
+GRANT_TOKENS = ("refresh_token", "access_token")
+# Where a captured value comes from: the token answer, the callback's query, the lookup's answer.
+CAPTURE_SOURCES = ("token", "callback", "lookup")
 
 APP_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -79,6 +85,33 @@ APP_SCHEMA = {
                     "default": {"type": "string"},
                     # What the value is (catalog/hosts.py): a host template's fields must say.
                     "format": {"enum": list(FORMATS)},
+                    # The only values accepted, offered as a choice (regions).
+                    "enum": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["value", "label"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "value": {"type": "string", "minLength": 1},
+                                "label": {"type": "string", "minLength": 1},
+                                # Host names this choice sets, for templates (Intercom's
+                                # app and API hosts per region); format hostname.
+                                "hosts": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": KEY_PATTERN},
+                                    "additionalProperties": {"type": "string", "minLength": 1},
+                                },
+                            },
+                        },
+                    },
+                    # A regular expression the whole typed value must match.
+                    "pattern": {"type": "string", "minLength": 1, "maxLength": 200},
+                    # A value of the right shape, shown as the placeholder ("e.g. …").
+                    "example": {"type": "string"},
+                    # The field may be left empty (the same as required: false).
+                    "optional": {"type": "boolean"},
                 },
             },
         },
@@ -96,6 +129,23 @@ APP_SCHEMA = {
                 "authorize_url": _url,
                 "token_url": _url,
                 "revoke_url": {"anyOf": [_url, {"type": "null"}]},
+                "revoke": {
+                    "type": "object",
+                    "required": ["style", "url"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "style": {"enum": list(REVOKE_STYLES)},
+                        "url": _url,
+                        "tokens": {
+                            "type": "array",
+                            "items": {"enum": list(GRANT_TOKENS)},
+                            "minItems": 1,
+                            "uniqueItems": True,
+                        },
+                        "client_auth": {"enum": ["body", "basic", "none"]},
+                        "body": _string_map,
+                    },
+                },
                 # False where a new consent returns the same grant for the same user and client
                 # (Google): revoking the superseded token would kill the new one too, and the
                 # provider keeps one live grant per user and client.
@@ -107,6 +157,17 @@ APP_SCHEMA = {
                 "client_auth": {"enum": ["body", "basic"]},
                 "authorize_params": _string_map,
                 "token_params": _string_map,
+                # Extra body parameters of a refresh request (Zendesk's expires_in).
+                "refresh_params": _string_map,
+                # Extra headers of the token and refresh requests.
+                "token_headers": _string_map,
+                # How the token and refresh requests carry their parameters.
+                "token_body": {"enum": ["form", "json"]},
+                # Dotted path to the object of the token answer that holds the access token
+                # (Slack user tokens: authed_user).
+                "token_path": {"type": "string", "pattern": _DOTTED},
+                # The authorize parameter that carries the scopes (Slack user tokens: user_scope).
+                "scope_param": {"type": "string", "pattern": r"^[A-Za-z0-9_]+$"},
                 # RFC 9207: the authorization server's issuer, compared with `iss` on the callback.
                 "issuer": _url,
                 # Header carrying the raw access token instead of "Authorization: Bearer …".
@@ -176,6 +237,30 @@ APP_SCHEMA = {
                     "additionalProperties": {"type": ["string", "number", "boolean"]},
                 },
             },
+        },
+        # Values the app reports after the token, kept in the connection's config (SPEC.md).
+        "captures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "label", "from", "path"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 64},
+                    "label": {"type": "string", "minLength": 1},
+                    "from": {"enum": list(CAPTURE_SOURCES)},
+                    "path": {"type": "string", "pattern": _DOTTED},
+                    "format": {"enum": ["subdomain", "hostname", "url", "text"]},
+                    "optional": {"type": "boolean"},
+                },
+            },
+        },
+        # One request sent with the fresh token before the test; captures `from: lookup` read it.
+        "lookup": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": {"method": {"enum": ["GET", "POST"]}, "url": _url, "headers": _string_map},
         },
         "setup_steps": {"type": "string"},
     },
@@ -278,6 +363,12 @@ def _url_templates(spec: dict):
             value = (spec.get(block) or {}).get(key)
             if isinstance(value, str):
                 yield f"{block}.{key}", value
+    revoke = (spec.get("oauth2") or {}).get("revoke") or {}
+    if isinstance(revoke.get("url"), str):
+        yield "oauth2.revoke.url", revoke["url"]
+    lookup_url = (spec.get("lookup") or {}).get("url")
+    if isinstance(lookup_url, str):
+        yield "lookup.url", lookup_url
     path = (spec.get("test") or {}).get("path")
     if isinstance(path, str) and not path.startswith("/") and not path.startswith("{"):
         yield "test.path", path
@@ -305,6 +396,13 @@ def _templates(spec: dict):
             yield f"{block}.authorize_params.{key}", value
     for key, value in ((spec.get("client_credentials") or {}).get("token_params") or {}).items():
         yield f"client_credentials.token_params.{key}", value
+    for part in ("token_params", "refresh_params", "token_headers"):
+        for key, value in ((spec.get("oauth2") or {}).get(part) or {}).items():
+            yield f"oauth2.{part}.{key}", value
+    for key, value in (((spec.get("oauth2") or {}).get("revoke") or {}).get("body") or {}).items():
+        yield f"oauth2.revoke.body.{key}", value
+    for key, value in ((spec.get("lookup") or {}).get("headers") or {}).items():
+        yield f"lookup.headers.{key}", value
 
 
 def validate_app(spec) -> list[str]:
@@ -347,7 +445,6 @@ def validate_app(spec) -> list[str]:
         if "client_secret" not in secret_keys:
             errors.append("fields: auth oauth2_client_credentials needs a secret field 'client_secret'")
 
-    known = field_keys | {SANDBOX_PLACEHOLDER}
     url_paths = set()
     for path, template in _url_templates(spec):
         url_paths.add(path)
@@ -363,6 +460,7 @@ def validate_app(spec) -> list[str]:
         except TemplateError as exc:
             errors.append(f"{path}: {exc}")
             continue
+        known = {field["key"] for field in spec_fields(spec, path=path)} | {SANDBOX_PLACEHOLDER}
         for name in names:
             if name not in known:
                 errors.append(f"{path}: {{{name}}} is not a declared field")
@@ -377,10 +475,95 @@ def validate_app(spec) -> list[str]:
         errors.append("test.path: must start with / or be an absolute URL")
     block = "oauth2" if "oauth2" in spec else "client_credentials"
     oauth2 = spec.get(block) or {}
+    errors.extend(_revoke_problems(oauth2))
+    errors.extend(_capture_problems(spec, field_keys))
+    errors.extend(_field_problems(spec))
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
         errors.append(f"{block}.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
     return errors
+
+
+def _revoke_problems(oauth2: dict) -> list[str]:
+    """Return the cross-field problems of an oauth2 `revoke` block."""
+    revoke = oauth2.get("revoke")
+    if not revoke:
+        return []
+    problems = []
+    if oauth2.get("revoke_url"):
+        problems.append("oauth2.revoke: give either revoke_url (RFC 7009) or a revoke block, not both")
+    style = revoke["style"]
+    if style in ("bearer", "delete") and "tokens" in revoke:
+        problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
+    if style not in ("json", "delete") and "body" in revoke:
+        problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    return problems
+
+
+def _field_problems(spec: dict) -> list[str]:
+    """Return the cross-key problems of the fields' enum, pattern, example, default, optional."""
+    problems = []
+    allowed_hosts = spec.get("allowed_hosts") or ()
+    taken = {f["key"] for f in spec.get("fields") or []} | {c["key"] for c in spec.get("captures") or []}
+    for i, field in enumerate(spec.get("fields") or []):
+        where = f"fields.{i}"
+        if field.get("optional") and field.get("required"):
+            problems.append(f"{where}.optional: contradicts required: true")
+        if field.get("secret") and "enum" in field:
+            problems.append(f"{where}.enum: a secret field offers no choices")
+        pattern = None
+        if "pattern" in field:
+            try:
+                pattern = re.compile(field["pattern"])
+            except re.error as exc:
+                problems.append(f"{where}.pattern: not a regular expression ({exc.msg})")
+        values = [option["value"] for option in field.get("enum") or []]
+        if len(set(values)) != len(values):
+            problems.append(f"{where}.enum: has duplicate values")
+        for j, value in enumerate(values):
+            problem = field.get("format") and field_value_problem(
+                value, format=field["format"], allowed_hosts=allowed_hosts
+            )
+            if problem:
+                problems.append(f"{where}.enum.{j}.value: {problem}")
+        host_keys = [sorted((option.get("hosts") or {})) for option in field.get("enum") or []]
+        if any(keys != host_keys[0] for keys in host_keys):
+            problems.append(f"{where}.enum: every choice must set the same hosts")
+        for j, option in enumerate(field.get("enum") or []):
+            for key, host in (option.get("hosts") or {}).items():
+                if key in taken:
+                    problems.append(f"{where}.enum.{j}.hosts.{key}: already a field or a capture")
+                problem = field_value_problem(host, format="hostname", allowed_hosts=allowed_hosts)
+                if problem:
+                    problems.append(f"{where}.enum.{j}.hosts.{key}: {problem}")
+        for key in ("default", "example"):
+            value = field.get(key)
+            if value is None:
+                continue
+            if values and key == "default" and value not in values:
+                problems.append(f"{where}.default: not one of the enum values")
+            if pattern is not None and not pattern.fullmatch(value):
+                problems.append(f"{where}.{key}: does not match the pattern")
+    return problems
+
+
+def _capture_problems(spec: dict, field_keys: set) -> list[str]:
+    """Return the cross-field problems of `captures` and `lookup`."""
+    captures = spec.get("captures") or []
+    problems = []
+    if (captures or "lookup" in spec) and spec["auth"] != AuthMode.OAUTH2:
+        problems.append("captures: only OAuth2 apps report values after the token")
+    seen = set()
+    for i, capture in enumerate(captures):
+        key = capture["key"]
+        if key in field_keys or key in seen or key == SANDBOX_PLACEHOLDER:
+            problems.append(f"captures.{i}.key: '{key}' is already a field or a capture")
+        seen.add(key)
+        if capture["from"] == "lookup" and "lookup" not in spec:
+            problems.append(f"captures.{i}.from: lookup needs a lookup block")
+    if "lookup" in spec and not any(c["from"] == "lookup" for c in captures):
+        problems.append("lookup: no capture reads it (from: lookup)")
+    return problems
 
 
 def normalize_app(spec: dict) -> dict:
@@ -391,7 +574,8 @@ def normalize_app(spec: dict) -> dict:
     spec.setdefault("setup_steps", "")
     spec.setdefault("headers", {})
     spec["fields"] = [
-        {"secret": False, "required": True, "help": "", **field} for field in spec.get("fields") or []
+        {"secret": False, "required": not field.get("optional", False), "help": "", **field}
+        for field in spec.get("fields") or []
     ]
     if "oauth2" in spec:
         spec["oauth2"] = {
@@ -403,6 +587,9 @@ def normalize_app(spec: dict) -> dict:
             "client_auth": "body",
             "authorize_params": {},
             "token_params": {},
+            "refresh_params": {},
+            "token_headers": {},
+            "token_body": "form",
             **spec["oauth2"],
         }
     if "client_credentials" in spec:
@@ -420,6 +607,10 @@ def normalize_app(spec: dict) -> dict:
     if "apply" in spec:
         spec["apply"] = {"headers": {}, "query": {}, **spec["apply"]}
     spec["test"] = {"account": "", **spec["test"]}
+    if "captures" in spec:
+        spec["captures"] = [{"format": "text", "optional": False, **c} for c in spec["captures"]]
+    if "lookup" in spec:
+        spec["lookup"] = {"method": "GET", "headers": {}, **spec["lookup"]}
     return spec
 
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import outbound
@@ -15,6 +17,16 @@ from .selectors import connection_name_taken, token_connection_choices
 
 FIELD_PREFIX = "field_"
 HISTORY = "history"  # the list filter that shows revoked connections
+
+
+def help_html(text: str) -> str:
+    """Return a field's help as safe HTML: escaped, with `code` spans as <code> (no raw backticks)."""
+    parts = str(text or "").split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick stays as typed
+        return escape(str(text or ""))
+    return mark_safe("".join(  # noqa: S308 (every part is escaped)
+        f"<code>{escape(part)}</code>" if index % 2 else escape(part) for index, part in enumerate(parts)
+    ))
 
 
 def _name_taken_message(app, name):
@@ -46,18 +58,28 @@ class ConnectionWindowForm(forms.Form):
             key = spec_field["key"]
             secret = bool(spec_field.get("secret"))
             attrs = {"autocomplete": "off", "spellcheck": "false"}
-            widget = forms.PasswordInput(attrs=attrs, render_value=False) if secret else forms.TextInput(attrs=attrs)
-            initial = None
-            if connection is not None and not secret:
-                initial = (connection.config or {}).get(key)
-            self.fields[FIELD_PREFIX + key] = forms.CharField(
-                label=spec_field.get("label") or key,
-                help_text=spec_field.get("help", ""),
-                required=spec_field.get("required", True),
-                widget=widget,
-                initial=initial,
-                strip=not secret,
+            placeholder = spec_field.get("placeholder") or (
+                f"e.g. {spec_field['example']}" if spec_field.get("example") else ""
             )
+            if placeholder:
+                attrs["placeholder"] = placeholder
+            widget = forms.PasswordInput(attrs=attrs, render_value=False) if secret else forms.TextInput(attrs=attrs)
+            initial = spec_field.get("default") if not secret else None
+            if connection is not None and not secret:
+                initial = (connection.config or {}).get(key, initial)
+            required = spec_field.get("required", True) and not spec_field.get("optional", False)
+            options = [(option["value"], option["label"]) for option in spec_field.get("enum") or []]
+            common = {
+                "label": spec_field.get("label") or key,
+                "help_text": help_html(spec_field.get("help", "")),
+                "required": required,
+                "initial": initial,
+            }
+            if options and not secret:
+                choices = options if required else [("", _("—")), *options]
+                self.fields[FIELD_PREFIX + key] = forms.ChoiceField(choices=choices, **common)
+            else:
+                self.fields[FIELD_PREFIX + key] = forms.CharField(widget=widget, strip=not secret, **common)
             self.field_keys.append(key)
             if secret:
                 self.secret_keys.append(key)

@@ -5,7 +5,7 @@ Interface (connections/auth/base.py, BaseMode):
   complete(attempt, *, request, params) -> credentials dict
   session(app, config, credentials) -> requests.Session that signs requests (timeout set)
   refresh(app, config, credentials) -> new credentials dict (raises ConnectionFailure)
-  revoke(app, config, credentials) -> None (RFC 7009 when the spec has a revoke_url)
+  revoke(app, config, credentials) -> None (the spec's revoke style, auth/revoke.py)
 What callers ask instead of comparing auth modes: redirects, needs_client, has_scopes,
 takes_rows, expiring, can_refresh(), revoke_supported(), revokes_released_grants(),
 single_grant(), requested_scopes(), split_values().

@@ -8,6 +8,7 @@ Callers never compare auth modes: they ask the mode (`mode.redirects`, `mode.nee
 
 import hashlib
 import os
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -52,7 +53,12 @@ class TimeoutSession(requests.Session):
 
 def template_values(app, config=None, secrets_=None) -> dict:
     """Return the values `{placeholders}` of the app's spec may use."""
+    # A field's default stands for a value never typed (connections made before the field existed).
     values = {}
+    for field in (app.spec or {}).get("fields") or []:
+        if isinstance(field.get("default"), str) and field["default"] and not field.get("secret"):
+            values[field["key"]] = field["default"]
+            values.update(choice_hosts(field, field["default"]))
     for source in (config or {}, secrets_ or {}):
         for key, value in source.items():
             if isinstance(value, (str, int, float)):
@@ -76,18 +82,20 @@ def render(app, template, values) -> str:
 
 def field_label(app, key) -> str:
     """Return the label a person sees for one of the app's fields (its key when undeclared)."""
-    for field in (app.spec or {}).get("fields") or []:
+    spec = app.spec or {}
+    for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         if field.get("key") == key:
             return field.get("label") or key
     return str(key)
 
 
-def render_url(app, template, values) -> str:
+def render_url(app, template, values, *, grant: bool = False) -> str:
     """Render one of the spec's URL templates so that it keeps the scheme and host the spec fixes.
 
     catalog/hosts.py decides: a placeholder in the host takes only whole DNS labels (format
     subdomain) or a host of the spec's allowed_hosts; elsewhere a value cannot leave its path
-    segment or query value. Raises ConnectionFailure (test_failed) naming the setting to change,
+    segment or query value. Captured values count as fields; `grant` lets a revoke URL name the
+    grant's tokens (hosts.GRANT_NAMES). Raises ConnectionFailure (test_failed) naming the setting to change,
     never quoting its value; nothing is sent.
     """
     if not template:
@@ -95,7 +103,8 @@ def render_url(app, template, values) -> str:
     spec = app.spec or {}
     try:
         return hosts.render_url(
-            str(template), values, fields=spec.get("fields") or [],
+            str(template), values,
+            fields=hosts.spec_fields(spec, path="oauth2.revoke.url" if grant else ""),
             allowed_hosts=spec.get("allowed_hosts") or (),
         )  # fmt: skip
     except hosts.UnsafeUrl as exc:
@@ -110,6 +119,35 @@ def render_url(app, template, values) -> str:
             ErrorCode.TEST_FAILED,
             f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
         ) from None
+
+
+def choice_hosts(field: dict, value) -> dict:
+    """Return the host names an enum choice sets ({} for other fields and values)."""
+    for option in field.get("enum") or []:
+        if option["value"] == value:
+            return dict(option.get("hosts") or {})
+    return {}
+
+
+def field_choice_problem(field: dict, value: str) -> str | None:
+    """Return what is wrong with a typed value under its field's enum and pattern, or None.
+
+    Never quotes the value (it may be a secret typed into the wrong field).
+    """
+    label = field.get("label") or field["key"]
+    options = field.get("enum") or []
+    if options and value not in {option["value"] for option in options}:
+        return f"Choose one of: {', '.join(option['label'] for option in options)}."
+    pattern = field.get("pattern")
+    if pattern:
+        try:
+            matches = re.fullmatch(pattern, value) is not None
+        except re.error:
+            matches = False
+        if not matches:
+            example = field.get("example")
+            return f"{label} should look like {example}." if example else f"{label} does not have the expected form."
+    return None
 
 
 def _unsafe(message: str) -> ValidationError:
@@ -153,8 +191,8 @@ def unsafe_values(app, values: dict, *, skip=()) -> dict:
                     errors[typed_path] = _unsafe(problem)
                 continue
             hosts.render_url(
-                template, {**values, "sandbox": settings.SANDBOX_URL}, fields=fields,
-                allowed_hosts=allowed_hosts,
+                template, {**values, "sandbox": settings.SANDBOX_URL},
+                fields=hosts.spec_fields(spec, path=path), allowed_hosts=allowed_hosts,
             )  # fmt: skip
         except hosts.UnsafeUrl as exc:
             if exc.field and exc.field not in errors and exc.field not in skip:
@@ -394,10 +432,15 @@ class BaseMode:
                 value = field.get("default", "")
             value = str(value).strip() if not field.get("secret") else str(value)
             if not value.strip():
-                if field.get("required", True):
+                if field.get("required", True) and not field.get("optional", False):
                     errors[key] = f"{field.get('label', key)} is required."
                 continue
+            problem = field_choice_problem(field, value)
+            if problem:
+                errors[key] = problem
+                continue
             (secret_values if field.get("secret") else config)[key] = value
+            config.update(choice_hosts(field, value))
         errors.update(unsafe_values(app, {**config, **secret_values}, skip=errors))
         if errors:
             raise ValidationError(errors)

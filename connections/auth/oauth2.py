@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -20,7 +21,6 @@ from ..models import ATTEMPT_PURPOSE, ErrorCode
 from .base import (
     REQUEST_ERRORS,
     BaseMode,
-    TimeoutSession,
     allow_loopback_http,
     bind_state,
     http_timeout,
@@ -32,10 +32,14 @@ from .base import (
     unavailable_from_exception,
     unavailable_from_response,
 )
+from .captures import capture_values, dig
+from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
 
 EXPIRING_ERRORS = {"invalid_grant", "invalid_client", "unauthorized_client"}
+# The members of a token answer that describe the token (RFC 6749 section 5.1).
+TOKEN_KEYS = ("access_token", "token_type", "expires_in", "refresh_token", "scope")
 
 # The scopes actually granted are stored; a provider granting fewer is not an error.
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
@@ -96,7 +100,49 @@ class OAuth2Mode(BaseMode):
 
         oauth.register_compliance_hook("access_token_response", check_status)
         oauth.register_compliance_hook("refresh_token_response", check_status)
+        self._shape_token_exchange(app, oauth)
         return oauth
+
+    def _shape_token_exchange(self, app, oauth) -> None:
+        """Give the token and refresh requests the spec's headers and body format, and read the
+        token from where the spec's token_path says it sits (catalog/SPEC.md, "Token request")."""
+        spec = self._spec(app)
+        headers = spec.get("token_headers") or {}
+        as_json = spec.get("token_body") == "json"
+        token_path = spec.get("token_path") or ""
+        values = template_values(app)
+
+        def add_headers(url, request_headers, body_or_kwargs):
+            request_headers = dict(request_headers or {})
+            request_headers.update({name: render(app, value, values) for name, value in headers.items()})
+            return url, request_headers, body_or_kwargs
+
+        def send_as_json(method, url, data=None, headers=None, **kwargs):
+            if isinstance(data, dict):
+                headers = {**(headers or {}), "Content-Type": "application/json"}
+                kwargs["json"], data = data, None
+            return plain_request(method, url, data=data, headers=headers, **kwargs)
+
+        def lift_token(response):
+            try:
+                answer = response.json()
+            except ValueError:
+                return response
+            node = dig(answer, token_path)
+            if isinstance(answer, dict) and isinstance(node, dict) and node.get("access_token"):
+                kept = {key: value for key, value in answer.items() if key not in TOKEN_KEYS}
+                response._content = json.dumps({**kept, **node}).encode()
+            return response
+
+        if headers:
+            oauth.register_compliance_hook("access_token_request", add_headers)
+            oauth.register_compliance_hook("refresh_token_request", add_headers)
+        if as_json:
+            plain_request = oauth.request
+            oauth.request = send_as_json  # this session only ever calls the token endpoint
+        if token_path:
+            oauth.register_compliance_hook("access_token_response", lift_token)
+            oauth.register_compliance_hook("refresh_token_response", lift_token)
 
     def start(self, attempt, *, request, secret_values) -> str:
         app = attempt.app
@@ -105,9 +151,13 @@ class OAuth2Mode(BaseMode):
         authorize_url = self._rendered(app, "authorize_url", attempt.config)
         allow_loopback_http(authorize_url)
         state = new_state()
-        oauth = self._oauth_session(app, client, scopes=attempt.scopes, state=state)
+        scope_param = spec.get("scope_param") or "scope"
+        scopes = attempt.scopes if scope_param == "scope" else None
+        oauth = self._oauth_session(app, client, scopes=scopes, state=state)
         values = template_values(app, attempt.config)
         extra = {key: render(app, value, values) for key, value in (spec.get("authorize_params") or {}).items()}
+        if scope_param != "scope" and attempt.scopes:
+            extra[scope_param] = self._separator(app).join(attempt.scopes)
         if spec.get("pkce", True):
             verifier = secrets.token_urlsafe(64)
             extra.update(code_challenge=pkce_challenge(verifier), code_challenge_method="S256")
@@ -148,7 +198,20 @@ class OAuth2Mode(BaseMode):
             refused="refused the authorization code",
             code_for=lambda exc: ErrorCode.AUTHORIZATION_REJECTED,
         )
-        return self._credentials(app, token, requested=attempt.scopes)
+        credentials = self._credentials(app, token, requested=attempt.scopes)
+        self._keep_reported_values(attempt, token=token, params=params, credentials=credentials)
+        return credentials
+
+    def _keep_reported_values(self, attempt, *, token, params, credentials) -> None:
+        """Store what the app reported (spec captures, after its lookup) in the attempt's config."""
+        app = attempt.app
+        auth = BearerAuth(credentials["access_token"], self._spec(app).get("access_token_header"))
+        captured = capture_values(
+            app, config=attempt.config, token=token, params=params, credentials=credentials, auth=auth
+        )
+        if captured:
+            attempt.config = {**(attempt.config or {}), **captured}
+            attempt.save(update_fields=["config"])
 
     def _token_request(self, app, call, *, refused: str, code_for):
         """Return the token endpoint's answer to call(); raise ConnectionFailure (code_for(OAuth2Error))."""
@@ -203,7 +266,7 @@ class OAuth2Mode(BaseMode):
         return bool(credentials.get("refresh_token"))
 
     def revoke_supported(self, app) -> bool:
-        return bool(self._spec(app).get("revoke_url"))
+        return revoke_block(self._spec(app)) is not None
 
     def single_grant(self, app) -> bool:
         # `revoke_superseded: false` (Google): a new consent returns the same grant for the same
@@ -261,6 +324,8 @@ class OAuth2Mode(BaseMode):
         kwargs = self._client_auth(app, client, client_secret)
         if kwargs.pop("include_client_id", False):
             kwargs["client_id"] = client.client_id
+        values = template_values(app, config)
+        kwargs.update({key: render(app, value, values) for key, value in (self._spec(app).get("refresh_params") or {}).items()})
         oauth = self._oauth_session(app, client)
         token = self._token_request(
             app,
@@ -277,35 +342,9 @@ class OAuth2Mode(BaseMode):
         return self._credentials(app, token, previous=credentials)
 
     def revoke(self, app, config, credentials) -> None:
-        """Revoke the grant at the provider (RFC 7009) when the spec has a revoke_url."""
-        if not self.revoke_supported(app):
+        """Revoke the grant at the provider in the style of the spec's revoke block (revoke.py)."""
+        block = revoke_block(self._spec(app))
+        if block is None:
             return
         client, client_secret = oauth_client_for(app, credentials)
-        url = self._rendered(app, "revoke_url", config)
-        auth = None
-        base = {}
-        if self._spec(app).get("client_auth") == "basic":
-            auth = requests.auth.HTTPBasicAuth(client.client_id, client_secret)
-        else:
-            base = {"client_id": client.client_id, "client_secret": client_secret}
-        failure = None
-        with outbound.harden(TimeoutSession()) as http:
-            for hint in ("refresh_token", "access_token"):
-                token = credentials.get(hint)
-                if not token:
-                    continue
-                try:
-                    response = http.post(url, data={**base, "token": token, "token_type_hint": hint}, auth=auth)
-                except REQUEST_ERRORS as exc:
-                    failure = failure or unavailable_from_exception(app, exc, "revocation endpoint")
-                    continue
-                if response.status_code >= 500 or response.status_code == 429:
-                    failure = failure or unavailable_from_response(app, response, "revocation endpoint")
-                elif response.status_code >= 400:
-                    failure = failure or ConnectionFailure(
-                        ErrorCode.AUTHORIZATION_REJECTED,
-                        f"{app.name} refused the revocation (HTTP {response.status_code}).",
-                        http_status=response.status_code,
-                    )
-        if failure is not None:
-            raise failure
+        revoke_grant(app, block, client=client, client_secret=client_secret, config=config, credentials=credentials)

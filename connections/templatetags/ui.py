@@ -150,3 +150,11 @@ def render_block(context, name):
         return ""
     with context.push():
         return block.nodelist.render(context)
+
+
+@register.filter
+def field_help(text):
+    """Render a provider field's help: escaped, `code` spans as <code> (no raw backticks)."""
+    from connections.forms import help_html
+
+    return help_html(text)

@@ -23,6 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog.models import App
 
 from .. import selectors
+from ..auth import mode_for
+from ..auth.captures import reported_values
 from ..forms import HISTORY, ConnectionFilterForm, RenameForm, RevokeForm
 from ..models import Connection, ConnectionStatus, Usage
 from ..permissions import CREATORS, can_manage, connection_to_manage, tenant_required
@@ -102,6 +104,7 @@ def _render_detail(request, connection, rename_form=None, status=200):
         "can_tidy": manage and not live,  # link again, remove from the history
         "rename_form": rename_form or RenameForm(connection=connection),
         "is_admin": member.is_admin,
+        "reported": reported_values(connection.app, connection.config or {}),
     }
     if connection.last_error_code and connection.status != ConnectionStatus.ACTIVE:
         context.update(failure_context(connection.last_error_code, connection.last_error_message))
@@ -174,6 +177,7 @@ def connection_revoke(request, pk):
         Usage.objects.for_tenant(request.tenant).filter(connection=connection, last_used_at__gte=since)[:50]
     )
     context = {"connection": connection, "app": connection.app, "form": form, "shared": shared, "consumers": consumers}
+    context["revokes_at_app"] = mode_for(connection.app).revoke_supported(connection.app)
     return render(request, "connections/revoke.html", context, status=400 if request.method == "POST" else 200)
 
 

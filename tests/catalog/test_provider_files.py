@@ -15,6 +15,7 @@ from catalog.schema import (
     validate_file,
     validate_files,
 )
+from catalog.hosts import spec_fields
 from catalog.templating import template_names
 
 FILES = default_files()
@@ -37,8 +38,9 @@ def test_entry_honours_the_contract(slug):
     assert spec["category"] in Category.values
     assert spec["auth"] in AuthMode.values
     assert spec["test"]["method"] and spec["test"]["path"]
-    declared = {field["key"] for field in spec["fields"]} | {"sandbox"}
     for path, template in _templates(spec):
+        # Typed fields, captured values and, in a revoke block or lookup, the grant (hosts.GRANT_NAMES).
+        declared = {field["key"] for field in spec_fields(spec, path=path)} | {"sandbox"}
         assert set(template_names(template)) <= declared, path
     for path, template in _url_templates(spec):
         if template.startswith("{"):

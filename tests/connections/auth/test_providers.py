@@ -10,7 +10,6 @@ from catalog.models import App
 from catalog.schema import default_files, validate_files
 from catalog.services import oauth_client_set
 from connections import probe
-from connections.auth import get_mode
 from connections.errors import ConnectionFailure
 from connections.services.attempts import attempt_start
 
@@ -43,8 +42,11 @@ def accepted_answer(spec):
 
 def field_values(spec):
     values = {}
-    for field in spec.get("fields") or []:
+    for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         key = field["key"]
+        if field.get("enum"):
+            values[key] = field.get("default") or field["enum"][0]["value"]
+            continue
         values[key] = {
             "url": "https://custom.example.test/api",
             "subdomain": "acme",
@@ -58,10 +60,9 @@ def field_values(spec):
 @pytest.mark.parametrize("spec", SPECS, ids=[s["slug"] for s in SPECS])
 def test_provider_entry_signs_its_test_request(spec, tenant, operator_member):
     app = App.objects.create(slug=spec["slug"], name=spec["name"], category=spec["category"], auth_mode=spec["auth"], spec=spec)
-    mode = get_mode(app.auth_mode)
     values = field_values(spec)
     secret_keys = {f["key"] for f in spec.get("fields") or [] if f.get("secret")}
-    config = {k: v for k, v in values.items() if k not in secret_keys}
+    config = {k: v for k, v in values.items() if k not in secret_keys}  # typed and captured values
     credentials = CREDENTIALS.get(app.auth_mode) or {k: v for k, v in values.items() if k in secret_keys}
     if app.needs_oauth_client:
         oauth_client_set(app=app, client_id="cid", client_secret="csecret")
