@@ -522,3 +522,98 @@ def test_zoho_region_outside_its_list_is_refused_before_anything_is_sent(provide
         attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={"accounts_host": "evil.test"}, request=make_request())
     assert len(provider.mocked.calls) == 0
 
+
+
+# --- Entries added last: Stripe Connect, Okta, Confluence (Atlassian OAuth), Instagram, Greenhouse
+
+
+def test_stripe_connect_keeps_the_connected_account_and_calls_as_it(provider, tenant, operator_member):
+    # https://docs.stripe.com/connect/oauth-reference#post-token: the answer names the account.
+    provider.token(
+        "https://connect.stripe.com/oauth/token",
+        {"access_token": "sk_acct_live", "livemode": True, "refresh_token": "rt_live", "token_type": "bearer",
+         "stripe_publishable_key": "pk_live", "stripe_user_id": "acct_1Acme", "scope": "read_write"},
+    )  # fmt: skip
+    provider.get("https://api.stripe.com/v1/account", {"id": "acct_1Acme", "email": "billing@acme.test"})
+    app, attempt, url = link("stripe-connect", tenant, operator_member)
+    assert "code_challenge" not in query(url) and query(url)["scope"] == "read_write"
+    connection = attempt.connection
+    assert connection.account_label == "billing@acme.test"
+    assert connection.config == {"stripe_user_id": "acct_1Acme"}
+    sent = provider.sent("https://api.stripe.com/v1/account")[0]
+    assert sent.headers["Authorization"] == "Bearer sk_acct_live"
+
+
+def test_okta_links_on_its_org_host_and_revokes_there(provider, tenant, operator_member):
+    provider.token(
+        "https://acme.okta.com/oauth2/v1/token",
+        {"token_type": "Bearer", "expires_in": 3600, "access_token": "eyJok", "refresh_token": "rt-okta",
+         "scope": "openid profile email offline_access okta.users.read.self"},
+    )  # fmt: skip
+    provider.get("https://acme.okta.com/api/v1/users/me", {"profile": {"login": "ada@acme.test"}})
+    app, attempt, url = link("okta", tenant, operator_member, field_values={"okta_domain": "acme.okta.com"})
+    assert url.startswith("https://acme.okta.com/oauth2/v1/authorize?")
+    assert attempt.connection.account_label == "ada@acme.test"
+    token_call = provider.sent("https://acme.okta.com/oauth2/v1/token")[0]
+    assert token_call.headers["Authorization"].startswith("Basic ")  # client_secret_basic
+    provider.post("https://acme.okta.com/oauth2/v1/revoke", {})
+    mode.revoke(app, attempt.connection.config, open_credentials(attempt.connection))
+    revoked = [parse_qs(r.body)["token"][0] for r in provider.sent("https://acme.okta.com/oauth2/v1/revoke")]
+    assert revoked == ["rt-okta", "eyJok"]
+
+
+@pytest.mark.parametrize("host", ["acme.okta.com.evil.test", "evil.example.com", "acme.okta.com:8443", "127.0.0.1"])
+def test_okta_domain_off_its_hosts_is_refused_before_anything_is_sent(host, provider, tenant, operator_member):
+    with pytest.raises(ValidationError) as refused:
+        attempt_start(tenant=tenant, user=operator_member.user, app=catalog_app("okta"),
+                      field_values={"okta_domain": host}, request=make_request(operator_member.user))  # fmt: skip
+    assert list(refused.value.message_dict) == ["okta_domain"]
+    assert len(provider.mocked.calls) == 0
+
+
+def test_confluence_oauth_reads_the_cloud_id_and_calls_through_api_atlassian(provider, tenant, operator_member):
+    provider.token(
+        "https://auth.atlassian.com/oauth/token",
+        {"access_token": "at-conf", "refresh_token": "rt-conf", "expires_in": 3600, "token_type": "Bearer",
+         "scope": "read:confluence-content.summary offline_access"},
+    )  # fmt: skip
+    provider.get(
+        "https://api.atlassian.com/oauth/token/accessible-resources",
+        [{"id": "1324a887-45db-1bf4-1e99-ef0ff456d421", "url": "https://acme.atlassian.net", "name": "acme",
+          "scopes": ["read:confluence-content.summary"]}],
+    )  # fmt: skip
+    cloud = "https://api.atlassian.com/ex/confluence/1324a887-45db-1bf4-1e99-ef0ff456d421/wiki/rest/api"
+    provider.get(f"{cloud}/user/current", {"publicName": "Ada Lovelace"})
+    app, attempt, url = link("confluence-oauth", tenant, operator_member)
+    assert query(url)["audience"] == "api.atlassian.com" and query(url)["prompt"] == "consent"
+    connection = attempt.connection
+    assert connection.account_label == "Ada Lovelace"
+    assert connection.config["cloud_id"] == "1324a887-45db-1bf4-1e99-ef0ff456d421"
+    assert session_of(connection).base_url == cloud
+    assert json.loads(provider.sent("https://auth.atlassian.com/oauth/token")[0].body)["code"] == "the-code"
+
+
+def test_instagram_links_through_facebook_login_with_comma_scopes(provider, tenant, operator_member):
+    provider.token(
+        "https://graph.facebook.com/v24.0/oauth/access_token",
+        {"access_token": "EAAG", "token_type": "bearer", "expires_in": 5183944},
+    )
+    provider.get("https://graph.facebook.com/v24.0/me?fields=id,name", {"id": "1784", "name": "Acme Shop"})
+    _app, attempt, url = link("instagram", tenant, operator_member)
+    assert url.startswith("https://www.facebook.com/v24.0/dialog/oauth?")
+    assert query(url)["scope"] == "instagram_basic,pages_show_list"
+    assert attempt.connection.account_label == "Acme Shop"
+
+
+def test_greenhouse_sends_the_key_as_basic_user_name_with_an_empty_password(tenant, operator_member):
+    import base64
+
+    app = catalog_app("greenhouse")
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.GET, "https://harvest.greenhouse.io/v1/users?per_page=1",
+                   json=[{"id": 1, "primary_email_address": "recruiting@acme.test"}])  # fmt: skip
+        attempt, _url = attempt_start(tenant=tenant, user=operator_member.user, app=app,
+                                      field_values={"api_key": "gh-key"}, request=make_request())  # fmt: skip
+        sent = mocked.calls[0].request
+    assert attempt.connection.account_label == "recruiting@acme.test"
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"gh-key:").decode()
