@@ -18,7 +18,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -151,6 +151,8 @@ def test_refresh_and_check_sweeps(provider, bench_table):
     )
     env = subprocess_env()
     env.update({"CHECK_SPREAD": "0", "CHECKS_PER_APP": str(CONCURRENCY), "LOG_LEVEL": "WARNING"})
+    # The stand-in provider listens on loopback: the worker's outbound layer must be told.
+    env["OUTBOUND_ALLOW"] = urlsplit(provider.url).netloc
     results = {}
     for n in SIZES:
         tenant = Tenant.objects.create(name=f"Bench {n}", slug=f"bench-{n}")
