@@ -467,15 +467,17 @@ def _answer(response, finish) -> ProxyAnswer:
 
 def connection_for_proxy(*, tenant, pk, token=None):
     """Return the tenant's own or a published global connection (with refresh.RELATED), or None."""
-    connection = (
-        Connection.objects.for_tenant(tenant).select_related(*RELATED).filter(pk=pk).first()
-    )
-    if connection is None:
-        connection = (
-            GlobalConnection.objects.select_related(*RELATED)
-            .filter(pk=pk, unpublished_at__isnull=True)
-            .first()
-        )
+    # get() rather than first(): a lookup by primary key needs no ORDER BY, and compiling the
+    # ordering of a four-table join is a measurable part of a proxied call's CPU.
+    try:
+        connection = Connection.objects.for_tenant(tenant).select_related(*RELATED).get(pk=pk)
+    except Connection.DoesNotExist:
+        try:
+            connection = GlobalConnection.objects.select_related(*RELATED).get(
+                pk=pk, unpublished_at__isnull=True
+            )
+        except GlobalConnection.DoesNotExist:
+            connection = None
     if connection is None or connection.status == ConnectionStatus.REVOKED:
         return None
     if token is not None and not token.may_use(connection):

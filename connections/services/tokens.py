@@ -131,13 +131,13 @@ def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken 
     ):
         return None
     now = timezone.now()
-    token = (
-        ApiToken.all_objects.select_related("tenant")
-        .filter(token_hash=token_hash(raw), revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .first()
-    )
-    if token is None:
+    try:  # token_hash is unique: get() needs no ORDER BY (cheaper to compile on every call)
+        token = (
+            ApiToken.all_objects.select_related("tenant")
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .get(token_hash=token_hash(raw), revoked_at__isnull=True)
+        )
+    except ApiToken.DoesNotExist:
         return None
     address = _address(address)
     stale = (
