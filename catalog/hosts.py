@@ -59,6 +59,11 @@ class UnsafeUrl(TemplateError):
         self.field = field
         super().__init__(message)
 
+    @property
+    def problem(self) -> str:
+        """The message without its `{field}: ` prefix, for a person who knows the field's label."""
+        return self.errors[0].removeprefix(f"{{{self.field}}}: ") if self.field else self.errors[0]
+
 
 # Names a revoke block or a lookup may use besides the fields: the grant it revokes or reads.
 GRANT_NAMES = ("access_token", "refresh_token", "client_id")
@@ -412,6 +417,18 @@ def host_suffix(template: str, *, fields) -> str:
         return ""
     fixed = [label for placeholder, label in shape.labels if not placeholder]
     return "." + ".".join(fixed) if fixed and len(fixed) < len(shape.labels) else ""
+
+
+def typed_test_path(spec: dict) -> str | None:
+    """Return the field whose value is the whole test path (the Custom REST API's `{test_path}`).
+
+    Such a value is a path below the base URL, checked by `path_problem`, never a template.
+    """
+    path = (spec.get("test") or {}).get("path")
+    if not isinstance(path, str):
+        return None
+    names = template_names(path)
+    return names[0] if len(names) == 1 and path == "{" + names[0] + "}" else None
 
 
 def spec_url_templates(spec: dict):

@@ -2,8 +2,7 @@
 
 import json
 
-from catalog.hosts import path_problem
-from catalog.templating import template_names
+from catalog.hosts import path_problem, typed_test_path
 
 from .auth import mode_for
 from .auth.base import (
@@ -15,22 +14,10 @@ from .auth.base import (
     retry_after_seconds,
     template_values,
     unavailable_from_exception,
+    value_at,
 )
 from .errors import ConnectionFailure, sanitize_provider_text
 from .models import ErrorCode
-
-
-def value_at(payload, path: str):
-    """Return the value at a dotted path of a JSON answer, or None when absent."""
-    value = payload
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
 
 
 def account_from(payload, path: str | None) -> str:
@@ -60,18 +47,16 @@ def test_url(app, base_url: str, values: dict) -> str:
     Any other test path renders with the host rules, as a spec URL (catalog/hosts.py).
     """
     spec = app.spec or {}
-    path = (spec.get("test") or {}).get("path", "")
-    names = template_names(path) if path else []
-    if len(names) == 1 and path == "{" + names[0] + "}" and names[0] in values:
-        typed = str(values[names[0]])
-        problem = path_problem(typed)
+    typed = typed_test_path(spec)
+    if typed in values:
+        problem = path_problem(str(values[typed]))
         if problem:
             raise ConnectionFailure(
-                ErrorCode.TEST_FAILED, f"{app.name}'s {field_label(app, names[0])}: {problem}"
+                ErrorCode.TEST_FAILED, f"{app.name}'s {field_label(app, typed)}: {problem}"
             )
-        return join_url(base_url, typed)
-    if path.startswith(("http://", "https://")):
-        return render_url(app, path, values)
+        return join_url(base_url, str(values[typed]))
+    # join_url keeps an absolute test path as it is: render_url then holds it to the host rules.
+    path = (spec.get("test") or {}).get("path", "")
     return render_url(app, join_url(spec.get("base_url", ""), path), values)
 
 

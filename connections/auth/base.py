@@ -74,10 +74,14 @@ def render(app, template, values) -> str:
     try:
         return render_template(str(template), values)
     except TemplateError as exc:
-        raise ConnectionFailure(
-            ErrorCode.TEST_FAILED,
-            f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
-        ) from None
+        raise _missing_setting(app, exc) from None
+
+
+def _missing_setting(app, exc: TemplateError) -> ConnectionFailure:
+    return ConnectionFailure(
+        ErrorCode.TEST_FAILED,
+        f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
+    )
 
 
 def field_label(app, key) -> str:
@@ -109,16 +113,12 @@ def render_url(app, template, values, *, grant: bool = False) -> str:
         )  # fmt: skip
     except hosts.UnsafeUrl as exc:
         if exc.field:
-            problem = exc.errors[0].removeprefix(f"{{{exc.field}}}: ")
-            message = f"{app.name}'s {field_label(app, exc.field)} cannot be used: {problem}"
+            message = f"{app.name}'s {field_label(app, exc.field)} cannot be used: {exc.problem}"
         else:
             message = f"{app.name}'s address could not be built safely from its settings."
         raise ConnectionFailure(ErrorCode.TEST_FAILED, message) from None
     except TemplateError as exc:
-        raise ConnectionFailure(
-            ErrorCode.TEST_FAILED,
-            f"{app.name} is missing a setting: {exc.errors[0] if exc.errors else 'a value'}.",
-        ) from None
+        raise _missing_setting(app, exc) from None
 
 
 def choice_hosts(field: dict, value) -> dict:
@@ -181,8 +181,7 @@ def unsafe_values(app, values: dict, *, skip=()) -> dict:
                 problem = refused.message
         if problem:
             errors[key] = _unsafe(problem)
-    test_path = (spec.get("test") or {}).get("path", "")
-    typed_path = test_path[1:-1] if test_path.startswith("{") and test_path.endswith("}") else None
+    typed_path = hosts.typed_test_path(spec)
     for path, template in hosts.spec_url_templates(spec):
         try:
             if path == "test.path" and typed_path in values:
@@ -196,7 +195,7 @@ def unsafe_values(app, values: dict, *, skip=()) -> dict:
             )  # fmt: skip
         except hosts.UnsafeUrl as exc:
             if exc.field and exc.field not in errors and exc.field not in skip:
-                errors[exc.field] = _unsafe(exc.errors[0].removeprefix(f"{{{exc.field}}}: "))
+                errors[exc.field] = _unsafe(exc.problem)
         except TemplateError:
             continue  # a value still missing is the required-field check's to report
     return errors
@@ -210,6 +209,20 @@ def _suffix_for(spec: dict, key: str) -> str:
             if suffix:
                 return suffix
     return ""
+
+
+def value_at(payload, path: str):
+    """Return the value at a dotted path of a JSON answer (`team.id`, `0.tenantId`), or None
+    when absent: account labels, expectations, captures and nested tokens read answers with it."""
+    value = payload
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
 
 
 def join_url(base: str, path: str) -> str:

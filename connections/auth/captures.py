@@ -25,22 +25,10 @@ from .base import (
     template_values,
     unavailable_from_exception,
     unavailable_from_response,
+    value_at,
 )
 
 MAX_LENGTH = 500
-
-
-def dig(data, path: str):
-    """Return the value at a dotted path (`team.id`, `0.tenantId`) of a JSON answer, or None."""
-    node = data
-    for part in path.split(".") if path else ():
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
 
 
 @sensitive_variables("credentials", "token", "values")
@@ -59,7 +47,7 @@ def capture_values(app, *, config: dict, token: dict, params: dict, credentials:
         sources["lookup"] = lookup_answer(app, spec["lookup"], config=config, credentials=credentials, auth=auth)
     values = {}
     for capture in captures:
-        raw = dig(sources[capture["from"]], capture["path"])
+        raw = value_at(sources[capture["from"]], capture["path"])
         if raw is None or raw == "" or isinstance(raw, (dict, list, bool)):
             if capture.get("optional"):
                 continue

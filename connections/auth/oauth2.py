@@ -31,8 +31,9 @@ from .base import (
     template_values,
     unavailable_from_exception,
     unavailable_from_response,
+    value_at,
 )
-from .captures import capture_values, dig
+from .captures import capture_values
 from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class OAuth2Mode(BaseMode):
                 answer = response.json()
             except ValueError:
                 return response
-            node = dig(answer, token_path)
+            node = value_at(answer, token_path)
             if isinstance(answer, dict) and isinstance(node, dict) and node.get("access_token"):
                 kept = {key: value for key, value in answer.items() if key not in TOKEN_KEYS}
                 response._content = json.dumps({**kept, **node}).encode()
