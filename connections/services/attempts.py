@@ -35,8 +35,8 @@ from ..selectors import connection_default_name, connection_name_taken
 from .connections import unique_name
 from .events import event_record
 from .health import connection_status_set
-from .tenant_clients import tenant_client_for_attempt
 from .publication import publication_source_reauthorized
+from .tenant_clients import tenant_client_for_attempt
 
 logger = logging.getLogger(__name__)
 
