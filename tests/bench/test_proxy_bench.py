@@ -80,9 +80,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {open(self.log.name).read()[-2000:]}")
             try:
-                requests.get(self.url + "/sandbox/", timeout=2)
+                requests.get(self.url + "/sandbox/", timeout=5)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
 
@@ -116,7 +116,11 @@ class Gunicorn:
 @pytest.fixture
 def servers(settings):
     env = subprocess_env()
-    env.update({"SANDBOX_ENABLED": "true", "DEBUG": "false", "PROXY_RATE_LIMIT": "0"})
+    # Both processes as deployed: persistent database connections (settings.py's default
+    # outside tests).
+    env.update(
+        {"SANDBOX_ENABLED": "true", "DEBUG": "false", "PROXY_RATE_LIMIT": "0", "CONN_MAX_AGE": "60"}
+    )
     app = Gunicorn("app", {**env, "SANDBOX_URL": "http://127.0.0.1:1"})
     web_env = {**env, "SANDBOX_URL": app.url, "BASE_URL": "http://127.0.0.1"}
     try:
