@@ -20,6 +20,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ..middleware import client_ip
 from ..models import ApiToken, Member, Role, Tenant, TokenScope
 from ..permissions import can_manage
+from ..services import lookups
 from ..services.tokens import api_token_authenticate
 from .errors import ApiError
 
@@ -127,7 +128,11 @@ class ApiTokenAuth(HttpBearer):
         scheme, _, raw = header.partition(" ")
         token = None
         if scheme.lower() == "bearer":
-            token = api_token_authenticate(raw.strip(), address=client_address(request))
+            # Read once per request: the proxy's connection lookup uses the same generation.
+            request.lookup_generation = lookups.generation()
+            token = api_token_authenticate(
+                raw.strip(), address=client_address(request), generation=request.lookup_generation
+            )
         if token is None:
             raise ApiError(
                 401,

@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 from ninja import Router
 
 from ..models import TokenScope
+from ..services import lookups
 from ..services.proxy import (
     ProxyRefused,
     connection_for_proxy,
@@ -81,7 +82,10 @@ def proxy_endpoint(request, pk: uuid.UUID, path: str):
         body = _body(request)
     except ProxyRefused as refusal:
         return _refused(refusal)
-    connection = connection_for_proxy(tenant=caller.tenant, pk=pk, token=caller.token)
+    connection = connection_for_proxy(
+        tenant=caller.tenant, pk=pk, token=caller.token,
+        generation=getattr(request, "lookup_generation", lookups.UNREAD),
+    )  # fmt: skip
     if connection is None:
         raise Http404("No such connection.")
     headers = {k: v for k, v in request.headers.items() if k.lower() != CONSUMER_HEADER.lower()}

@@ -22,7 +22,9 @@ Used by /api/proxy/<connection id>/<path> (connections/api/proxy.py) and by
 6. one ProxyCall row is written (tenant, token, consumer, method, path with query names only,
    status, duration, bytes) and the consumer's Usage counted — never a body, header or value.
 
-Nothing is cached between calls: a revoked connection or token is refused by the next call.
+The token and the connection are found through per-process lookups (services/lookups.py)
+that any revocation, status move or new credentials drops at once: a revoked connection or
+token is refused by the very next call, in every process.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from ..models import (
     ProxyCall,
     Usage,
 )
-from . import health
+from . import health, lookups
 from .refresh import RELATED
 from .usage import consumer_name, usage_record
 
@@ -196,12 +198,16 @@ def rate_limit_check(token) -> None:
     now = time.time()
     window = int(now // RATE_WINDOW)
     key = f"proxy-rate:{token.pk}:{window}"
-    cache.add(key, 0, timeout=RATE_WINDOW + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=RATE_WINDOW + 5)
-        count = 1
+    incr_expiring = getattr(cache, "incr_expiring", None)  # config/redis_cache.py: one round trip
+    if incr_expiring is not None:
+        count = incr_expiring(key, RATE_WINDOW + 5)
+    else:
+        cache.add(key, 0, timeout=RATE_WINDOW + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=RATE_WINDOW + 5)
+            count = 1
     if count > limit:
         retry_after = max(1, int(RATE_WINDOW - now % RATE_WINDOW) + 1)
         raise ProxyRefused(
@@ -295,6 +301,7 @@ def record_call(*, connection, tenant, token, consumer, method, path, status, er
         tenant=tenant, connection=connection, consumer=consumer, touch_every=60, fetch=False,
         counted=counted,
     )  # fmt: skip
+    lookups.note_use(connection, last_used_at=connection.last_used_at)
 
 
 def _insert_and_count(call: ProxyCall) -> bool:
@@ -465,21 +472,32 @@ def _answer(response, finish) -> ProxyAnswer:
     return answer
 
 
-def connection_for_proxy(*, tenant, pk, token=None):
-    """Return the tenant's own or a published global connection (with refresh.RELATED), or None."""
-    # get() rather than first(): a lookup by primary key needs no ORDER BY, and compiling the
-    # ordering of a four-table join is a measurable part of a proxied call's CPU.
-    try:
-        connection = Connection.objects.for_tenant(tenant).select_related(*RELATED).get(pk=pk)
-    except Connection.DoesNotExist:
+def connection_for_proxy(*, tenant, pk, token=None, generation=lookups.UNREAD):
+    """Return the tenant's own or a published global connection (with refresh.RELATED), or None.
+
+    Kept per process under the lookup generation (lookups.py): a revocation, a status move, new
+    credentials or a token's new restriction is seen by the very next call. `generation`: the
+    one this request read when it authenticated its token, else it is read here.
+    """
+
+    def load():
+        # get() rather than first(): a lookup by primary key needs no ORDER BY.
         try:
-            connection = GlobalConnection.objects.select_related(*RELATED).get(
-                pk=pk, unpublished_at__isnull=True
-            )
-        except GlobalConnection.DoesNotExist:
-            connection = None
-    if connection is None or connection.status == ConnectionStatus.REVOKED:
-        return None
-    if token is not None and not token.may_use(connection):
-        return None
-    return connection
+            connection = Connection.objects.for_tenant(tenant).select_related(*RELATED).get(pk=pk)
+        except Connection.DoesNotExist:
+            try:
+                connection = GlobalConnection.objects.select_related(*RELATED).get(
+                    pk=pk, unpublished_at__isnull=True
+                )
+            except GlobalConnection.DoesNotExist:
+                return None
+        if connection.status == ConnectionStatus.REVOKED:
+            return None
+        if token is not None and not token.may_use(connection):
+            return None
+        return connection
+
+    key = ("proxy-connection", tenant.pk, str(pk), token.pk if token is not None else None)
+    if generation is lookups.UNREAD:
+        generation = lookups.generation()
+    return lookups.cached(key, generation, load)

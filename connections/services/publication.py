@@ -31,6 +31,7 @@ from ..models import (
     HealthCheck,
     PublicationRequest,
 )
+from . import lookups
 from .events import event_record
 from .health import connection_check, connection_status_set
 
@@ -433,6 +434,7 @@ def _release_dead_grant(secret_id, global_connection, actor):
     # Nobody live holds the grant any more: revoked rows let go of it and the Secret goes.
     Connection.all_objects.filter(credentials_id=secret_id).update(credentials=None)
     GlobalConnection.objects.filter(credentials_id=secret_id).update(credentials=None)
+    lookups.changed()  # update() sends no signal
     secret = Secret.objects.filter(pk=secret_id).first()
     if secret is not None:
         secret_destroy(secret=secret)

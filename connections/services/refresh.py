@@ -34,6 +34,7 @@ from .. import locks
 from ..auth import mode_for
 from ..errors import ConnectionFailure, ConnectionUnusable
 from ..models import CREDENTIALS_PURPOSE, Connection, ConnectionStatus, ErrorCode, GlobalConnection
+from . import lookups
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def _save_credentials(connection, new: dict) -> dict | None:
             if other is model:
                 sharing = sharing.exclude(pk=connection.pk)
             sharing.update(**values)
+        lookups.changed()  # update() sends no signal: cached connections hold the old version
     connection.version += 1
     connection.expires_at = expires_at
     connection.last_refreshed_at = now

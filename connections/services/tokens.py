@@ -12,11 +12,11 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from ..models import ApiToken, EventKind, Tenant, TokenScope
+from . import lookups
 from .events import event_record
 
 TOKEN_PREFIX = "act_"
@@ -117,11 +117,12 @@ def _address(value) -> str | None:
 
 
 @sensitive_variables("raw")
-def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken | None:
+def api_token_authenticate(raw: str, *, address: str | None = None, generation=lookups.UNREAD) -> ApiToken | None:
     """Return the live token matching a raw bearer value (with its tenant), or None.
 
     Unknown, revoked and expired tokens are None alike. The use is recorded (last used at and
-    from `address`) at most once a minute unless the address changes.
+    from `address`) at most once a minute unless the address changes. `generation`: the lookup
+    generation this request already read (lookups.py), else it is read here.
     """
     if (
         not raw
@@ -131,13 +132,20 @@ def api_token_authenticate(raw: str, *, address: str | None = None) -> ApiToken 
     ):
         return None
     now = timezone.now()
-    try:  # token_hash is unique: get() needs no ORDER BY (cheaper to compile on every call)
-        token = (
-            ApiToken.all_objects.select_related("tenant")
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .get(token_hash=token_hash(raw), revoked_at__isnull=True)
-        )
-    except ApiToken.DoesNotExist:
+    hashed = token_hash(raw)
+
+    def load():
+        try:  # token_hash is unique: get() needs no ORDER BY (cheaper to compile)
+            return ApiToken.all_objects.select_related("tenant").get(token_hash=hashed, revoked_at__isnull=True)
+        except ApiToken.DoesNotExist:
+            return None
+
+    # Shared, not copied: the entry's own last-use fields are what keeps the write below to
+    # once a minute. A revocation sets a new generation (lookups.py); expiry is checked here.
+    if generation is lookups.UNREAD:
+        generation = lookups.generation()
+    token = lookups.cached(("token", hashed), generation, load, share=True)
+    if token is None or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     address = _address(address)
     stale = (

@@ -13,6 +13,7 @@ from catalog.services import catalog_sync
 from connections.errors import ConnectionUnusable
 from connections.models import Connection, ConnectionStatus, ProxyCall, Usage
 from connections.services.attempts import attempt_start
+from connections.services import lookups
 from connections.services.connections import connection_revoke
 from connections.services.proxy import ProxyRefused, answer_headers, forwarded_headers
 from connections.services.tokens import api_token_create, api_token_revoke
@@ -376,18 +377,38 @@ def test_a_proxied_call_costs_at_most_four_queries(
 ):
     raw = token()
     assert call(client, key_conn.pk, "echo/x", raw).status_code == 200  # first use creates rows
-    # The token, the connection, the ProxyCall row with the Usage count (one statement).
+    # The token and the connection come from the process's lookups (services/lookups.py): the
+    # ProxyCall row with the Usage count is the call's one statement.
+    with django_assert_num_queries(1):
+        assert call(client, key_conn.pk, "echo/x", raw).status_code == 200
+    # Any change drops the lookups: the token, the connection, the row.
+    key_conn.name = "Renamed"
+    key_conn.save(update_fields=["name"])
     with django_assert_num_queries(3):
         assert call(client, key_conn.pk, "echo/x", raw).status_code == 200
     copy = make_global_copy(key_conn)
     theirs = token(tenant_=other_tenant, member=outsider_member)
     assert call(client, copy.pk, "echo/x", theirs).status_code == 200
-    with django_assert_num_queries(4):  # the tenant's table, then the global one
+    with django_assert_num_queries(1):
         assert call(client, copy.pk, "echo/x", theirs).status_code == 200
-    assert ProxyCall.objects.for_tenant(key_conn.tenant).count() == 2
+    lookups.changed()
+    with django_assert_num_queries(4):  # the token, the tenant's table, then the global one, the row
+        assert call(client, copy.pk, "echo/x", theirs).status_code == 200
+    assert ProxyCall.objects.for_tenant(key_conn.tenant).count() == 3
     assert dict(Usage.objects.for_tenant(other_tenant).values_list("consumer", "count")) == {
-        "Flow token": 2
+        "Flow token": 3
     }
+
+
+def test_the_connection_is_touched_once_a_minute_not_on_every_call(client, sandbox, token, key_conn):
+    raw = token()
+    for _ in range(3):
+        assert call(client, key_conn.pk, "echo/x", raw).status_code == 200
+    touched = Connection.objects.for_tenant(key_conn.tenant).get(pk=key_conn.pk).last_used_at
+    assert touched is not None
+    for _ in range(3):
+        assert call(client, key_conn.pk, "echo/x", raw).status_code == 200
+    assert Connection.objects.for_tenant(key_conn.tenant).get(pk=key_conn.pk).last_used_at == touched
 
 
 # --- who may use what --------------------------------------------------------------------
