@@ -242,7 +242,12 @@ class OAuth2Mode(BaseMode):
             scope = " ".join(scope)
         separator = self._separator(app)
         if scope:
-            granted = [s for s in str(scope).replace(separator, " ").split() if s]
+            scope = str(scope).replace(separator, " ")
+            # Some answers list the granted scopes with commas whatever the request used
+            # (LinkedIn: "email,openid,profile"); no scope we offer has a comma in its name.
+            if not any("," in offered for offered in self.scopes_offered(app)[1]):
+                scope = scope.replace(",", " ")
+            granted = [s for s in scope.split() if s]
         elif previous and previous.get("scope"):
             granted = list(previous["scope"])
         else:

@@ -617,3 +617,17 @@ def test_greenhouse_sends_the_key_as_basic_user_name_with_an_empty_password(tena
         sent = mocked.calls[0].request
     assert attempt.connection.account_label == "recruiting@acme.test"
     assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"gh-key:").decode()
+
+
+def test_linkedin_lists_granted_scopes_with_commas_and_they_are_kept_one_by_one(provider, tenant, operator_member):
+    # learn.microsoft.com/linkedin/consumer/integrations/self-serve/sign-in-with-linkedin-v2:
+    # the token answer's scope is "email,openid,profile" although the request separates with spaces.
+    provider.token(
+        "https://www.linkedin.com/oauth/v2/accessToken",
+        {"access_token": "AQUvlL_DYEzvT2wz1QJiEPeLioeA", "expires_in": 5184000, "scope": "email,openid,profile",
+         "token_type": "Bearer", "id_token": "eyJ6aXAiOiJERUYiLCJlbmMiOiJBMjU2R0NNIiwia2lkIjoiZDM"},
+    )
+    provider.get("https://api.linkedin.com/v2/userinfo", {"sub": "782bbtaQ", "name": "John Doe", "email": "doe@email.com"})
+    _app, attempt, url = link("linkedin", tenant, operator_member)
+    assert query(url)["scope"] == "openid profile email"
+    assert attempt.connection.scopes == ["email", "openid", "profile"]
