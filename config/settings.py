@@ -239,6 +239,8 @@ PROXY_MAX_REQUEST_BYTES = env.int("PROXY_MAX_REQUEST_BYTES", default=10 * 1024 *
 PROXY_MAX_RESPONSE_BYTES = env.int("PROXY_MAX_RESPONSE_BYTES", default=50 * 1024 * 1024)
 PROXY_TIMEOUT = env.float("PROXY_TIMEOUT", default=30.0)
 PROXY_RATE_LIMIT = env.int("PROXY_RATE_LIMIT", default=600)
+# Usage rows of proxied calls older than this are deleted daily (prune-proxy-calls).
+PROXY_CALL_RETENTION_DAYS = env.int("PROXY_CALL_RETENTION_DAYS", default=30)
 
 # Celery: the filesystem broker needs no server, so `make run` works on a bare machine.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -286,6 +288,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "rotation-reminders": {
         "task": "connections.tasks.rotation_reminders",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "prune-proxy-calls": {
+        "task": "connections.tasks.prune_proxy_calls",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },

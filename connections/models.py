@@ -771,6 +771,7 @@ class ProxyCall(models.Model):
             models.Index(fields=["tenant", "-created_at"]),
             models.Index(fields=["connection", "-created_at"]),
             models.Index(fields=["global_connection", "-created_at"]),
+            models.Index(fields=["created_at"], name="proxycall_created_at"),  # the daily prune
         ]
 
     def __str__(self):

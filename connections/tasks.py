@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import locks
 from .errors import ConnectionFailure
 from .models import ConnectionStatus, ErrorCode, HealthCheck, Tenant
-from .services import attempts, rotation, sweeps, webhooks
+from .services import attempts, rotation, sweeps, usage, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,13 @@ def rotation_reminders() -> int:
     """Flag connections due for credential rotation and tell their tenants' admins."""
     with locks.lease("sweep:rotation", ttl=3600) as mine:
         return rotation.rotation_reminders_send() if mine else 0
+
+
+@shared_task(acks_late=False)
+def prune_proxy_calls() -> int:
+    """Delete the usage rows of proxied calls older than PROXY_CALL_RETENTION_DAYS."""
+    with locks.lease("sweep:proxy-calls", ttl=3600) as mine:
+        return usage.proxy_calls_prune() if mine else 0
 
 
 @shared_task(acks_late=False)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import Connection, GlobalConnection, Tenant, Usage
+from ..models import Connection, GlobalConnection, ProxyCall, Tenant, Usage
 
 MAX_CONSUMER = 200
 
@@ -51,3 +54,18 @@ def usage_record(
         type(connection).all_objects.filter(pk=connection.pk).update(last_used_at=now)
         connection.last_used_at = now
     return mine.get() if fetch else None
+
+
+def proxy_calls_prune(*, now=None, batch: int = 5000) -> int:
+    """Delete ProxyCall rows older than PROXY_CALL_RETENTION_DAYS, every tenant's; return how many.
+
+    In batches of `batch` rows (by the created_at index), so a large backlog never holds one
+    long transaction or loads its ids at once. The Usage counts stay: they are totals.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=int(settings.PROXY_CALL_RETENTION_DAYS))
+    deleted = 0
+    while True:
+        ids = list(ProxyCall.all_objects.filter(created_at__lt=cutoff).order_by("created_at").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += ProxyCall.all_objects.filter(pk__in=ids).delete()[0]
