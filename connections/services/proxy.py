@@ -29,6 +29,7 @@ token is refused by the very next call, in every process.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -500,4 +501,8 @@ def connection_for_proxy(*, tenant, pk, token=None, generation=lookups.UNREAD):
     key = ("proxy-connection", tenant.pk, str(pk), token.pk if token is not None else None)
     if generation is lookups.UNREAD:
         generation = lookups.generation()
-    return lookups.cached(key, generation, load)
+    connection = lookups.cached(key, generation, load)
+    if connection is not None and connection.credentials_id:
+        # A refresh rewrites its Secret in place (vault.secret_replace): each call its own.
+        connection.credentials = copy.copy(connection.credentials)
+    return connection
