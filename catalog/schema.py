@@ -50,6 +50,8 @@ REVOKE_STYLES = ("rfc7009", "json", "bearer", "delete", "query")
 GRANT_TOKENS = ("refresh_token", "access_token")
 # Where a captured value comes from: the token answer, the callback's query, the lookup's answer.
 CAPTURE_SOURCES = ("token", "callback", "lookup")
+# apply.path_prefix: one path segment of unreserved characters (no ".", "..", "/", "?", "#", "%").
+PATH_PREFIX_TEMPLATE = r"^/(?!\.)[A-Za-z0-9_~:{}.-]+$"
 
 APP_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -211,7 +213,13 @@ APP_SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "minProperties": 1,
-            "properties": {"headers": _string_map, "query": _string_map},
+            "properties": {
+                "headers": _string_map,
+                "query": _string_map,
+                # Telegram's Bot API: /bot{bot_token} in front of every request path, added at
+                # send time only (connections/auth/keys.py); one path segment, nothing to escape.
+                "path_prefix": {"type": "string", "pattern": PATH_PREFIX_TEMPLATE, "maxLength": 200},
+            },
         },
         "basic": {
             "type": "object",
@@ -387,6 +395,8 @@ def _templates(spec: dict):
     for part in ("headers", "query"):
         for key, value in ((spec.get("apply") or {}).get(part) or {}).items():
             yield f"apply.{part}.{key}", value
+    if isinstance((spec.get("apply") or {}).get("path_prefix"), str):
+        yield "apply.path_prefix", spec["apply"]["path_prefix"]
     for key in ("username", "password"):
         value = (spec.get("basic") or {}).get(key)
         if value is not None:
@@ -478,6 +488,7 @@ def validate_app(spec) -> list[str]:
     errors.extend(_revoke_problems(oauth2))
     errors.extend(_capture_problems(spec, field_keys))
     errors.extend(_field_problems(spec))
+    errors.extend(_path_prefix_problems(spec))
     overlap = set(oauth2.get("scopes") or []) & set(oauth2.get("optional_scopes") or [])
     if overlap:
         errors.append(f"{block}.optional_scopes: already default scopes: {', '.join(sorted(overlap))}")
@@ -497,6 +508,28 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
     if style not in ("json", "delete") and "body" in revoke:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    return problems
+
+
+def _path_prefix_problems(spec: dict) -> list[str]:
+    """Return the problems of `apply.path_prefix`: every field it names must declare a `pattern`
+    (checked when typed; the session checks the rendered prefix again, connections/auth/keys.py)."""
+    prefix = (spec.get("apply") or {}).get("path_prefix")
+    if not isinstance(prefix, str):
+        return []
+    try:
+        names = template_names(prefix)
+    except TemplateError:
+        return []  # reported with the other templates
+    fields = {field["key"]: field for field in spec.get("fields") or []}
+    problems = []
+    if ".." in prefix:
+        problems.append("apply.path_prefix: no '..'")
+    if not names:
+        problems.append("apply.path_prefix: names no field; put a fixed path in base_url")
+    for name in names:
+        if name in fields and not fields[name].get("pattern"):
+            problems.append(f"apply.path_prefix: field {{{name}}} needs a `pattern` that keeps it in one path segment")
     return problems
 
 

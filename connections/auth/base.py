@@ -459,10 +459,10 @@ class BaseMode:
             raise ValidationError(errors)
         return config, secret_values
 
-    def base_session(self, app, config, credentials) -> TimeoutSession:
+    def base_session(self, app, config, credentials, *, session_class=None) -> TimeoutSession:
         """Return a session with the app's static headers and its base_url attribute."""
         values = template_values(app, config, credentials)
-        session = outbound.harden(TimeoutSession())
+        session = outbound.harden((session_class or TimeoutSession)())
         spec = app.spec or {}
         for header, template in (spec.get("headers") or {}).items():
             session.headers[header] = render(app, template, values)

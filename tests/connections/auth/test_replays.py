@@ -22,7 +22,8 @@ The format (every key but `source`, `token`/`request_token`/`access_token` and `
       account: ada@acme.test           # the account label the test answer gives
       captured: {instance_host: …}     # values that must be in the connection's config
       base_url: https://…              # the base URL a flow's calls start from
-      credential_in: header | query | none   # where the test request carries the secret (header)
+      credential_in: header | query | path | none   # where the test request carries the secret (header);
+                                       # path: apply.path_prefix (Telegram's /bot<token>)
       refresh: {json: {...}, refresh_token: rotated | kept | none}   # omitted: nothing to refresh;
                                        # client credentials: the re-fetch answer, refresh_token none
       revoke: [{method: POST, url: https://…, form: {token: …} | json: {...} | query: {...}}]  # every
@@ -177,6 +178,10 @@ def test_entry_links_refreshes_and_revokes_as_its_provider_documents(slug, tenan
             header = test_request.headers["Authorization"]
             header = header.decode() if isinstance(header, bytes) else header
             assert "oauth_signature=" in header and f'oauth_token="{the_secret(app, replay, credentials)}"' in header
+        elif where == "path":
+            secret = the_secret(app, replay, credentials)
+            assert secret in urlsplit(test_request.url).path and not carries(test_request, secret), "in the path only"
+            assert secret not in session.base_url
         elif where != "none":
             assert carries(test_request, the_secret(app, replay, credentials)), "the test request carries the credential"
             in_query = the_secret(app, replay, credentials) in (urlsplit(test_request.url).query or "")
