@@ -99,6 +99,7 @@ def revoke_grant(app, block: dict, *, client, client_secret: str, config, creden
         app, block, client=client, client_secret=client_secret, config=config, credentials=credentials
     )
     failure = None
+    withdrawn = False  # a token of the grant was revoked: the ones after it may be dead already
     with outbound.harden(TimeoutSession()) as http:
         for method, url, kwargs in calls:
             try:
@@ -106,8 +107,14 @@ def revoke_grant(app, block: dict, *, client, client_secret: str, config, creden
             except REQUEST_ERRORS as exc:
                 failure = failure or unavailable_from_exception(app, exc, "revocation endpoint")
                 continue
-            if response.status_code >= 500 or response.status_code == 429:
+            if response.status_code < 400:
+                withdrawn = True
+            elif response.status_code >= 500 or response.status_code == 429:
                 failure = failure or unavailable_from_response(app, response, "revocation endpoint")
+            elif withdrawn and response.status_code in (400, 401):
+                # RFC 7009 2.1: revoking the refresh token ends its access tokens; Google and
+                # others then answer 400 invalid_token for the access token sent next.
+                continue
             elif response.status_code >= 400:
                 failure = failure or ConnectionFailure(
                     ErrorCode.AUTHORIZATION_REJECTED,

@@ -139,3 +139,25 @@ def test_schema_refuses_revoke_url_and_revoke_block_together():
 
 def test_schema_accepts_a_delete_path_naming_the_grant():
     assert validate_app(_spec(style="delete", url="https://x.test/tokens/{refresh_token}")) == []
+
+
+def test_the_access_token_refused_after_its_refresh_token_was_revoked_is_no_failure():
+    # developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke: revoking the refresh
+    # token ends the grant; the access token sent next answers 400 invalid_token.
+    app = catalog_app("google-drive")
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, "https://oauth2.googleapis.com/revoke", status=200, json={})
+        mocked.add(responses.POST, "https://oauth2.googleapis.com/revoke", status=400,
+                   json={"error": "invalid_token", "error_description": "Token expired or revoked"})  # fmt: skip
+        mode.revoke(app, {}, GRANT)
+        assert [parse_qs(c.request.body)["token_type_hint"][0] for c in mocked.calls] == ["refresh_token", "access_token"]
+
+
+def test_a_refused_first_token_is_still_a_failure_whatever_comes_after():
+    app = catalog_app("google-drive")
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, "https://oauth2.googleapis.com/revoke", status=400, json={"error": "invalid_client"})
+        mocked.add(responses.POST, "https://oauth2.googleapis.com/revoke", status=200, json={})
+        with pytest.raises(ConnectionFailure) as refused:
+            mode.revoke(app, {}, GRANT)
+    assert refused.value.code == ErrorCode.AUTHORIZATION_REJECTED
