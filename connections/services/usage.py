@@ -40,20 +40,23 @@ def usage_record(
     owner = connection.as_owner()
     consumer = consumer_name(consumer)
     now = timezone.now()
-    mine = Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
-    if not counted and not mine.update(count=F("count") + 1, last_used_at=now):
+
+    def mine():  # built only when used: the proxy's counted calls need no queryset at all
+        return Usage.objects.for_tenant(tenant).filter(consumer=consumer, **owner)
+
+    if not counted and not mine().update(count=F("count") + 1, last_used_at=now):
         try:
             with transaction.atomic():
                 Usage.all_objects.create(
                     tenant=tenant, consumer=consumer, count=1, first_used_at=now, last_used_at=now, **owner
                 )
         except IntegrityError:  # a concurrent first use created it
-            mine.update(count=F("count") + 1, last_used_at=now)
+            mine().update(count=F("count") + 1, last_used_at=now)
     last = connection.last_used_at
     if not touch_every or last is None or (now - last).total_seconds() > touch_every:
         type(connection).all_objects.filter(pk=connection.pk).update(last_used_at=now)
         connection.last_used_at = now
-    return mine.get() if fetch else None
+    return mine().get() if fetch else None
 
 
 def proxy_calls_prune(*, now=None, batch: int = 5000) -> int:
