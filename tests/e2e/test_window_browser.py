@@ -50,3 +50,32 @@ def test_the_redirect_uri_stays_in_its_box_on_a_phone(_browser, live_server, cat
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
     screenshot(page, "redirect-uri-phone")
     page.context.close()
+
+
+@pytest.mark.parametrize(
+    "viewport,scheme",
+    [({"width": 1280, "height": 860}, "light"), ({"width": 390, "height": 844}, "dark")],
+    ids=["desktop-light", "phone-dark"],
+)
+def test_a_telegram_token_that_would_change_the_path_is_a_field_error(
+    _browser, live_server, catalog, operator_member, tenant, viewport, scheme
+):
+    from connections.models import Attempt, Connection
+
+    context = _browser.new_context(viewport=viewport, color_scheme=scheme)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    login(page, live_server, operator_member.user.username)
+    page.goto(f"{live_server.url}/connections/new/telegram/")
+    token = page.get_by_label("Bot token")
+    expect(token).to_be_visible()
+    token.fill("987654321:ZZsecretpartOfTheTokenXYZ0123/../../x")
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").last.click()
+    field = page.locator("form").filter(has=page.get_by_label("Bot token"))
+    expect(field).to_contain_text("Bot token")
+    assert "ZZsecretpart" not in page.content()  # a secret field is never echoed back
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not Connection.objects.for_tenant(tenant).exists() and not Attempt.all_objects.filter(tenant=tenant).exists()
+    screenshot(page, f"telegram-window-{scheme}-{viewport['width']}")
+    context.close()
