@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+from datetime import datetime
 
 import requests
 from django.core.exceptions import ValidationError
@@ -253,7 +254,7 @@ class OAuth2Mode(BaseMode):
             "access_token": token["access_token"],
             "refresh_token": refresh_token or None,
             "token_type": token.get("token_type") or "Bearer",
-            "expires_at": float(expires_at) if expires_at else None,
+            "expires_at": _expiry(expires_at),
             "scope": granted,
         }
 
@@ -349,3 +350,19 @@ class OAuth2Mode(BaseMode):
             return
         client, client_secret = oauth_client_for(app, credentials)
         revoke_grant(app, block, client=client, client_secret=client_secret, config=config, credentials=credentials)
+
+
+def _expiry(value) -> float | None:
+    """The token's expiry as a timestamp: a number, or an ISO 8601 time (Square answers
+    `"expires_at": "2024-06-13T23:21:02Z"`); anything else is no known expiry."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo else None
