@@ -34,7 +34,7 @@ from .base import (
     unavailable_from_response,
     value_at,
 )
-from .captures import capture_values
+from .captures import callback_values, capture_values
 from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,10 @@ class OAuth2Mode(BaseMode):
         code = params.get("code")
         if not code:
             raise ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, f"{app.name}'s answer had no authorization code.")
+        reported = callback_values(app, params)  # the callback may name where the code is valid (Zoho)
+        if reported:
+            attempt.config = {**(attempt.config or {}), **reported}
+            attempt.save(update_fields=["config"])
         client, client_secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         token_url = self._rendered(app, "token_url", attempt.config)
         allow_loopback_http(token_url)
