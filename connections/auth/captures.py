@@ -55,8 +55,7 @@ def callback_values(app, params: dict) -> dict:
     A callback capture may name an enum field (zoho-crm `accounts_host` from `accounts-server`):
     the value reported replaces the chosen one, with the hosts that choice sets, so the token
     request, refresh, revoke and calls go where the provider named; it must be one of the
-    field's choices. Raises ConnectionFailure
-    like capture_values, before any request is sent.
+    field's choices. Raises ConnectionFailure like capture_values, before any request is sent.
     """
     captures = [c for c in (app.spec or {}).get("captures") or [] if c["from"] == "callback"]
     return _read(app, captures, {"callback": dict(params or {})}) if captures else {}
