@@ -586,10 +586,21 @@ def _capture_problems(spec: dict, field_keys: set) -> list[str]:
     problems = []
     if (captures or "lookup" in spec) and spec["auth"] != AuthMode.OAUTH2:
         problems.append("captures: only OAuth2 apps report values after the token")
+    fields = {field["key"]: field for field in spec.get("fields") or []}
     seen = set()
     for i, capture in enumerate(captures):
         key = capture["key"]
-        if key in field_keys or key in seen or key == SANDBOX_PLACEHOLDER:
+        replaces = fields.get(key)
+        if replaces is not None and capture["from"] == "callback":
+            # The callback names a choice of this field (Zoho's accounts-server): only a listed one.
+            options = replaces.get("enum") or []
+            if not options:
+                problems.append(f"captures.{i}.key: a callback capture may replace only an enum field")
+            elif capture.get("format", "text") != replaces.get("format", "text"):
+                problems.append(f"captures.{i}.format: not the format of the field it replaces")
+        elif key in field_keys or key == SANDBOX_PLACEHOLDER:
+            problems.append(f"captures.{i}.key: '{key}' is already a field or a capture")
+        if key in seen:
             problems.append(f"captures.{i}.key: '{key}' is already a field or a capture")
         seen.add(key)
         if capture["from"] == "lookup" and "lookup" not in spec:

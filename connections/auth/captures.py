@@ -20,6 +20,7 @@ from ..models import ErrorCode
 from .base import (
     REQUEST_ERRORS,
     TimeoutSession,
+    choice_hosts,
     render,
     render_url,
     template_values,
@@ -45,6 +46,22 @@ def capture_values(app, *, config: dict, token: dict, params: dict, credentials:
     sources = {"token": dict(token or {}), "callback": dict(params or {})}
     if any(capture["from"] == "lookup" for capture in captures):
         sources["lookup"] = lookup_answer(app, spec["lookup"], config=config, credentials=credentials, auth=auth)
+    return _read(app, captures, sources)
+
+
+def callback_values(app, params: dict) -> dict:
+    """Return {capture key: value} of the `from: callback` captures, read before the code exchange.
+
+    A callback capture may name an enum field (zoho-crm `accounts_host` from `accounts-server`):
+    the value reported replaces the chosen one, with the hosts that choice sets, so the token
+    request, refresh, revoke and calls go where the provider named; it must be one of the
+    field's choices. Raises ConnectionFailure like capture_values, before any request is sent.
+    """
+    captures = [c for c in (app.spec or {}).get("captures") or [] if c["from"] == "callback"]
+    return _read(app, captures, {"callback": dict(params or {})}) if captures else {}
+
+
+def _read(app, captures: list, sources: dict) -> dict:
     values = {}
     for capture in captures:
         raw = value_at(sources[capture["from"]], capture["path"])
@@ -57,6 +74,9 @@ def capture_values(app, *, config: dict, token: dict, params: dict, credentials:
             )
         value = _checked(app, capture, str(raw))
         values[capture["key"]] = value
+        replaced = _field_replaced(app.spec or {}, capture["key"])
+        if replaced is not None:
+            values.update(choice_hosts(replaced, value))  # the hosts that choice sets (zoho-desk)
     return values
 
 
@@ -75,12 +95,29 @@ def _checked(app, capture: dict, value: str) -> str:
             value, format=None if fmt == "text" else fmt, allowed_hosts=spec.get("allowed_hosts") or (),
             in_url=in_url,
         )  # fmt: skip
+    field = _field_replaced(spec, capture["key"])
+    if field is not None:  # the value replaces a choice (Zoho's accounts-server): a listed one only
+        kept = value.lower() if fmt in ("hostname", "subdomain") else value
+        options = field.get("enum") or []
+        if not problem and kept in [option["value"] for option in options]:
+            return kept
+        raise ConnectionFailure(
+            ErrorCode.TEST_FAILED,
+            f"{app.name} answered with a {capture['label']} this app does not accept; it links accounts of "
+            + ", ".join(option.get("label") or option["value"] for option in options)
+            + " only.",
+        )
     if problem:
         raise ConnectionFailure(
             ErrorCode.TEST_FAILED,
             f"{app.name} reported a {capture['label']} this app does not accept: {problem}",
         )
     return value.lower() if fmt in ("hostname", "subdomain") else value
+
+
+def _field_replaced(spec: dict, key: str) -> dict | None:
+    """Return the field a capture replaces (a callback capture naming an enum field), or None."""
+    return next((field for field in spec.get("fields") or [] if field["key"] == key), None)
 
 
 def _host_of(url: str) -> str:
@@ -91,7 +128,10 @@ def _host_of(url: str) -> str:
         parts.port  # noqa: B018 (raises ValueError for a malformed port)
     except ValueError:
         return ""
-    if parts.scheme != "https" or parts.path not in ("", "/") or parts.query or "@" in parts.netloc:
+    if (
+        parts.scheme != "https" or parts.path not in ("", "/") or parts.query or parts.fragment
+        or "@" in parts.netloc or parts.port is not None
+    ):  # fmt: skip
         return ""
     return host
 

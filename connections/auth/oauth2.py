@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+from datetime import datetime
 
 import requests
 from django.core.exceptions import ValidationError
@@ -33,7 +34,7 @@ from .base import (
     unavailable_from_response,
     value_at,
 )
-from .captures import capture_values
+from .captures import callback_values, capture_values
 from .revoke import revoke_block, revoke_grant
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,10 @@ class OAuth2Mode(BaseMode):
         code = params.get("code")
         if not code:
             raise ConnectionFailure(ErrorCode.AUTHORIZATION_REJECTED, f"{app.name}'s answer had no authorization code.")
+        reported = callback_values(app, params)  # the callback may name where the code is valid (Zoho)
+        if reported:
+            attempt.config = {**(attempt.config or {}), **reported}
+            attempt.save(update_fields=["config"])
         client, client_secret = oauth_client_for(app, tenant_client=attempt.oauth_client)
         token_url = self._rendered(app, "token_url", attempt.config)
         allow_loopback_http(token_url)
@@ -258,7 +263,7 @@ class OAuth2Mode(BaseMode):
             "access_token": token["access_token"],
             "refresh_token": refresh_token or None,
             "token_type": token.get("token_type") or "Bearer",
-            "expires_at": float(expires_at) if expires_at else None,
+            "expires_at": _expiry(expires_at),
             "scope": granted,
         }
 
@@ -354,3 +359,19 @@ class OAuth2Mode(BaseMode):
             return
         client, client_secret = oauth_client_for(app, credentials)
         revoke_grant(app, block, client=client, client_secret=client_secret, config=config, credentials=credentials)
+
+
+def _expiry(value) -> float | None:
+    """The token's expiry as a timestamp: a number, or an ISO 8601 time (Square answers
+    `"expires_at": "2024-06-13T23:21:02Z"`); anything else is no known expiry."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo else None

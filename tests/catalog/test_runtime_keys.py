@@ -78,6 +78,33 @@ def test_captures_and_lookup_are_checked(changes, problem):
     assert problem in "\n".join(problems(spec(**changes))), problems(spec(**changes))
 
 
+
+HOST_CHOICE = {
+    "key": "accounts_host", "label": "Data center", "format": "hostname", "default": "auth.acme.test",
+    "enum": [{"value": "auth.acme.test", "label": "US"}, {"value": "auth.acme.eu", "label": "EU"}],
+}
+FROM_CALLBACK = {"key": "accounts_host", "label": "Data center", "from": "callback", "path": "accounts-server",
+                 "format": "hostname", "optional": True}
+CHOICE_SPEC = {"allowed_hosts": ["auth.acme.test", "auth.acme.eu"], "fields": [HOST_CHOICE], "captures": [FROM_CALLBACK]}
+
+
+def test_a_callback_capture_may_replace_an_enum_field():
+    # zoho-crm: accounts-server on the callback replaces the data center chosen (catalog/SPEC.md).
+    assert problems(spec({"token_url": "https://{accounts_host}/t"}, **CHOICE_SPEC)) == []
+
+
+@pytest.mark.parametrize(
+    "changes,problem",
+    [
+        ({"fields": [{k: v for k, v in HOST_CHOICE.items() if k != "enum"}]}, "captures.0.key: a callback capture may replace only an enum field"),
+        ({"captures": [{**FROM_CALLBACK, "from": "token"}]}, "captures.0.key: 'accounts_host' is already a field or a capture"),
+        ({"captures": [{**FROM_CALLBACK, "format": "text"}]}, "captures.0.format: not the format of the field it replaces"),
+    ],
+)
+def test_a_capture_replacing_a_field_is_checked(changes, problem):
+    value = spec({"token_url": "https://{accounts_host}/t"}, **{**CHOICE_SPEC, **changes})
+    assert problem in "\n".join(problems(value)), problems(value)
+
 def test_captures_belong_to_oauth2_apps():
     value = {**BASE, "auth": "api_key", "fields": [{"key": "k", "label": "K", "secret": True}], "apply": {"headers": {"X": "{k}"}}, "captures": [CAPTURE]}
     del value["oauth2"]

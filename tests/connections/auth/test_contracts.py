@@ -14,7 +14,8 @@ import responses
 from django.core.exceptions import ValidationError
 
 from connections.auth import get_mode
-from connections.models import Attempt
+from connections.auth.captures import reported_values
+from connections.models import Attempt, Connection
 from connections.services.attempts import attempt_finish, attempt_start
 from connections.services.refresh import open_credentials
 
@@ -521,6 +522,101 @@ def test_zoho_region_outside_its_list_is_refused_before_anything_is_sent(provide
     with pytest.raises(ValidationError):
         attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={"accounts_host": "evil.test"}, request=make_request())
     assert len(provider.mocked.calls) == 0
+
+
+
+# Zoho multi-DC (zoho.com/accounts/protocol/oauth/multi-dc.html): the callback names the person's
+# data center, `?code=…&location=eu&accounts-server=https%3A%2F%2Faccounts.zoho.eu`, and the code
+# is valid only at that accounts server. Only Zoho's listed accounts hosts are ever accepted.
+ACCOUNTS_SERVER_ATTACKS = [
+    "https://evil.test",
+    "https://accounts.zoho.eu.evil.test",
+    "accounts.zoho.eu.evil.test",
+    "http://accounts.zoho.eu",
+    "https://accounts.zoho.eu/oauth/v2/token",
+    "https://accounts.zoho.eu:8443",
+    "https://ada@accounts.zoho.eu",
+    "https://accounts.zoho.eu?next=https://evil.test",
+    "https://www.zohoapis.eu",  # a Zoho API host, not an accounts server
+    "https://accounts.zoho.eu\\@evil.test",
+]
+
+
+@pytest.mark.parametrize("accounts_server", ACCOUNTS_SERVER_ATTACKS)
+def test_zoho_callback_naming_another_accounts_server_is_refused_before_anything_is_sent(
+    provider, tenant, operator_member, accounts_server
+):
+    app = catalog_app("zoho-crm")
+    request = make_request(operator_member.user)
+    attempt, url = attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values={}, request=request)
+    attempt = attempt_finish(
+        attempt=attempt, request=request,
+        params={"code": "the-code", "location": "eu", "accounts-server": accounts_server},
+    )  # fmt: skip
+    assert attempt.status == Attempt.Status.FAILED
+    assert "Data center" in attempt.error_message and accounts_server not in attempt.error_message
+    assert len(provider.mocked.calls) == 0  # no request at all, not even to the chosen region
+    assert not Connection.objects.for_tenant(tenant).exists()
+
+
+def test_zoho_exchanges_refreshes_and_revokes_at_the_accounts_server_the_callback_names(provider, tenant, operator_member):
+    # United States chosen, but the person signs in to zoho.eu: Zoho answers with the EU server.
+    provider.token(
+        "https://accounts.zoho.eu/oauth/v2/token",
+        {"access_token": "1000.a", "refresh_token": "1000.r", "api_domain": "https://www.zohoapis.eu",
+         "token_type": "Bearer", "expires_in": 3600},
+    )  # fmt: skip
+    provider.get("https://www.zohoapis.eu/crm/v7/users?type=CurrentUser", {"users": [{"email": "crm@acme.eu"}]})
+    app, attempt, url = link(
+        "zoho-crm", tenant, operator_member, params={"location": "eu", "accounts-server": "https://accounts.zoho.eu"}
+    )
+    assert url.startswith("https://accounts.zoho.com/oauth/v2/auth?")
+    assert provider.sent("https://accounts.zoho.com") == []
+    connection = attempt.connection
+    assert connection.config == {"accounts_host": "accounts.zoho.eu", "api_domain": "www.zohoapis.eu"}
+    assert {"label": "Data center", "value": "accounts.zoho.eu"} in reported_values(app, connection.config)
+    provider.token("https://accounts.zoho.eu/oauth/v2/token", {"access_token": "1000.b", "expires_in": 3600})
+    assert mode.refresh(app, connection.config, {"access_token": "1000.a", "refresh_token": "1000.r"})["access_token"] == "1000.b"
+    provider.post("https://accounts.zoho.eu/oauth/v2/token/revoke", {})
+    mode.revoke(app, connection.config, {"access_token": "1000.b", "refresh_token": "1000.r"})
+    assert len(provider.sent("https://accounts.zoho.eu/oauth/v2/token")) == 3  # code, refresh, revoke
+    assert provider.sent("https://accounts.zoho.com") == []
+
+
+def test_zoho_desk_callback_naming_another_data_center_moves_its_desk_host_too(provider, tenant, operator_member):
+    provider.token("https://accounts.zoho.eu/oauth/v2/token", {"access_token": "1000.a", "refresh_token": "1000.r"})
+    provider.get("https://desk.zoho.eu/api/v1/myinfo", {"emailId": "desk@acme.eu"})
+    app, attempt, url = link(
+        "zoho-desk", tenant, operator_member, field_values={"org_id": "2389290"},
+        params={"location": "eu", "accounts-server": "https://accounts.zoho.eu"},
+    )  # fmt: skip
+    assert url.startswith("https://accounts.zoho.com/oauth/v2/auth?")
+    connection = attempt.connection
+    assert connection.config == {"accounts_host": "accounts.zoho.eu", "desk_host": "desk.zoho.eu", "org_id": "2389290"}
+    assert session_of(connection).base_url == "https://desk.zoho.eu/api/v1"
+    assert provider.sent("https://accounts.zoho.com") == [] and provider.sent("https://desk.zoho.com") == []
+
+
+@pytest.mark.parametrize("slug", ["zoho-desk", "zoho-books"])
+@pytest.mark.parametrize("accounts_server", ["https://evil.test", "https://accounts.zoho.eu.evil.test", "https://accounts.zoho.com.cn"])
+def test_zoho_desk_and_books_refuse_an_unlisted_accounts_server_before_anything_is_sent(
+    provider, tenant, operator_member, slug, accounts_server
+):
+    app = catalog_app(slug)
+    request = make_request(operator_member.user)
+    fields = {"org_id": "2389290"} if slug == "zoho-desk" else {}
+    attempt, url = attempt_start(tenant=tenant, user=operator_member.user, app=app, field_values=fields, request=request)
+    attempt = attempt_finish(attempt=attempt, request=request, params={"code": "the-code", "accounts-server": accounts_server})
+    assert attempt.status == Attempt.Status.FAILED and "Data center" in attempt.error_message
+    assert len(provider.mocked.calls) == 0
+    assert not Connection.objects.for_tenant(tenant).exists()
+
+
+def test_zoho_callback_without_accounts_server_keeps_the_chosen_data_center(provider, tenant, operator_member):
+    provider.token("https://accounts.zoho.com/oauth/v2/token", {"access_token": "1000.a", "api_domain": "https://www.zohoapis.com"})
+    provider.get("https://www.zohoapis.com/crm/v7/users?type=CurrentUser", {"users": [{"email": "crm@acme.test"}]})
+    app, attempt, url = link("zoho-crm", tenant, operator_member)
+    assert attempt.connection.config == {"accounts_host": "accounts.zoho.com", "api_domain": "www.zohoapis.com"}
 
 
 

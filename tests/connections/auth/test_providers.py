@@ -44,6 +44,8 @@ def field_values(spec):
     values = {}
     for field in [*(spec.get("fields") or []), *(spec.get("captures") or [])]:
         key = field["key"]
+        if key in values:  # a callback capture replacing a field's choice (zoho accounts-server)
+            continue
         if field.get("enum"):
             values[key] = field.get("default") or field["enum"][0]["value"]
             continue
