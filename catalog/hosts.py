@@ -31,6 +31,7 @@ URL_KEYS = (
     ("base_url",),
     ("oauth2", "authorize_url"),
     ("oauth2", "token_url"),
+    ("oauth2", "refresh_url"),
     ("oauth2", "revoke_url"),
     ("oauth2", "revoke", "url"),
     ("lookup", "url"),

@@ -128,6 +128,9 @@ APP_SCHEMA = {
             "properties": {
                 "authorize_url": _url,
                 "token_url": _url,
+                # Where a refresh goes when the provider does not take it at token_url (Figma's
+                # /v1/oauth/refresh); token_url when absent.
+                "refresh_url": _url,
                 "revoke_url": {"anyOf": [_url, {"type": "null"}]},
                 "revoke": {
                     "type": "object",
@@ -355,7 +358,7 @@ def _url_templates(spec: dict):
         if isinstance(spec.get(key), str):
             yield key, spec[key]
     for block, keys in (
-        ("oauth2", ("authorize_url", "token_url", "revoke_url")),
+        ("oauth2", ("authorize_url", "token_url", "refresh_url", "revoke_url")),
         ("oauth1", ("request_token_url", "authorize_url", "access_token_url")),
         ("client_credentials", ("token_url",)),
     ):
