@@ -139,6 +139,8 @@ APP_SCHEMA = {
                     "properties": {
                         "style": {"enum": list(REVOKE_STYLES)},
                         "url": _url,
+                        # The HTTP method of a `bearer` request (Smartsheet: DELETE /2.0/token).
+                        "method": {"enum": ["POST", "DELETE"]},
                         "tokens": {
                             "type": "array",
                             "items": {"enum": list(GRANT_TOKENS)},
@@ -500,6 +502,8 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
     if style not in ("json", "delete") and "body" in revoke:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    if style != "bearer" and "method" in revoke:
+        problems.append(f"oauth2.revoke.method: only style bearer takes a method; {style} fixes its own")
     return problems
 
 

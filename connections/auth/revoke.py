@@ -5,8 +5,8 @@ Styles (catalog/SPEC.md, "oauth2.revoke"):
   `revoke_url` means this style with the token endpoint's client authentication;
 - `json`: POST a JSON body `{"token": …}` per token (Notion, QuickBooks);
 - `query`: POST with the token as the query parameter `token` (Zoho);
-- `bearer`: POST with `Authorization: Bearer <access token>` and no body (Slack auth.revoke,
-  Dropbox, Linear, Intercom);
+- `bearer`: POST (or the block's `method`, DELETE for Smartsheet) with `Authorization: Bearer
+  <access token>` and no body (Slack auth.revoke, Dropbox, Linear, Intercom);
 - `delete`: DELETE the URL, whose template names what it deletes (`{refresh_token}`,
   `{client_id}`), optionally with a JSON `body` of templates (HubSpot, GitHub).
 Every URL keeps the host its template fixes (catalog/hosts.py); nothing quotes a token.
@@ -72,7 +72,7 @@ def revoke_requests(app, block: dict, *, client, client_secret: str, config, cre
             if not credentials.get("access_token"):
                 return []
             headers = {"Authorization": f"Bearer {credentials['access_token']}"}
-            return [("POST", url, {"headers": headers, "auth": auth})]
+            return [(block.get("method") or "POST", url, {"headers": headers, "auth": auth})]
         return [("DELETE", url, {"json": body or None, "auth": auth})]
 
     url = render_url(app, block["url"], values, grant=True)
