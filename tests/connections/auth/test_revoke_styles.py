@@ -73,6 +73,13 @@ def test_bearer_style_posts_the_access_token_as_bearer_without_body(slug, url):
     assert "rt-live" not in str(sent.headers)
 
 
+def test_smartsheet_deletes_the_token_with_itself_as_bearer():
+    (sent,) = revoke("smartsheet")
+    assert (sent.method, sent.url) == ("DELETE", "https://api.smartsheet.com/2.0/token")
+    assert sent.headers["Authorization"] == "Bearer at-live"
+    assert not sent.body
+
+
 def test_hubspot_deletes_the_refresh_token_path():
     (sent,) = revoke("hubspot")
     assert (sent.method, sent.url) == ("DELETE", "https://api.hubapi.com/oauth/v1/refresh-tokens/rt-live")
@@ -123,6 +130,7 @@ def _spec(**revoke_block):
         ({"style": "json"}, "oauth2.revoke.url: required"),
         ({"style": "bearer", "url": "https://x.test/r", "tokens": ["access_token"]}, "oauth2.revoke.tokens"),
         ({"style": "rfc7009", "url": "https://x.test/r", "body": {"a": "b"}}, "oauth2.revoke.body"),
+        ({"style": "json", "url": "https://x.test/r", "method": "DELETE"}, "oauth2.revoke.method"),
         ({"style": "delete", "url": "https://x.test/{secret_thing}"}, "{secret_thing} is not a declared field"),
         ({"style": "delete", "url": "https://{refresh_token}.x.test/r"}, "oauth2.revoke.url"),
     ],
