@@ -141,6 +141,8 @@ APP_SCHEMA = {
                         "url": _url,
                         # The HTTP method of a `bearer` request (Smartsheet: DELETE /2.0/token).
                         "method": {"enum": ["POST", "DELETE"]},
+                        # The JSON key of the token in a `json` request (Miro: accessToken).
+                        "token_key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                         "tokens": {
                             "type": "array",
                             "items": {"enum": list(GRANT_TOKENS)},
@@ -502,6 +504,8 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
     if style not in ("json", "delete") and "body" in revoke:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    if style != "json" and "token_key" in revoke:
+        problems.append(f"oauth2.revoke.token_key: only style json names its token key; {style} fixes its own")
     if style != "bearer" and "method" in revoke:
         problems.append(f"oauth2.revoke.method: only style bearer takes a method; {style} fixes its own")
     return problems
