@@ -31,6 +31,7 @@ URL_KEYS = (
     ("base_url",),
     ("oauth2", "authorize_url"),
     ("oauth2", "token_url"),
+    ("oauth2", "refresh_url"),
     ("oauth2", "revoke_url"),
     ("oauth2", "revoke", "url"),
     ("lookup", "url"),
@@ -84,6 +85,10 @@ def spec_fields(spec: dict, *, path: str = "") -> list[dict]:
             fields.append({"key": capture["key"], "format": capture.get("format")})
     if path.startswith(("oauth2.revoke.", "lookup.headers.")):
         fields += [{"key": name, "format": None} for name in GRANT_NAMES]
+    if path.startswith("oauth2.revoke.body."):
+        # A revoke body goes to the provider's own revocation endpoint, which may want the client
+        # secret under its own name (Miro: clientSecret); nothing else may name it.
+        fields.append({"key": "client_secret", "format": None})
     return fields
 
 

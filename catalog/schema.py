@@ -130,6 +130,9 @@ APP_SCHEMA = {
             "properties": {
                 "authorize_url": _url,
                 "token_url": _url,
+                # Where a refresh goes when the provider does not take it at token_url (Figma's
+                # /v1/oauth/refresh); token_url when absent.
+                "refresh_url": _url,
                 "revoke_url": {"anyOf": [_url, {"type": "null"}]},
                 "revoke": {
                     "type": "object",
@@ -138,6 +141,10 @@ APP_SCHEMA = {
                     "properties": {
                         "style": {"enum": list(REVOKE_STYLES)},
                         "url": _url,
+                        # The HTTP method of a `bearer` request (Smartsheet: DELETE /2.0/token).
+                        "method": {"enum": ["POST", "DELETE"]},
+                        # The JSON key of the token in a `json` request (Miro: accessToken).
+                        "token_key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                         "tokens": {
                             "type": "array",
                             "items": {"enum": list(GRANT_TOKENS)},
@@ -363,7 +370,7 @@ def _url_templates(spec: dict):
         if isinstance(spec.get(key), str):
             yield key, spec[key]
     for block, keys in (
-        ("oauth2", ("authorize_url", "token_url", "revoke_url")),
+        ("oauth2", ("authorize_url", "token_url", "refresh_url", "revoke_url")),
         ("oauth1", ("request_token_url", "authorize_url", "access_token_url")),
         ("client_credentials", ("token_url",)),
     ):
@@ -508,6 +515,10 @@ def _revoke_problems(oauth2: dict) -> list[str]:
         problems.append(f"oauth2.revoke.tokens: style {style} sends one request; its url names the token")
     if style not in ("json", "delete") and "body" in revoke:
         problems.append(f"oauth2.revoke.body: style {style} sends no JSON body")
+    if style != "json" and "token_key" in revoke:
+        problems.append(f"oauth2.revoke.token_key: only style json names its token key; {style} fixes its own")
+    if style != "bearer" and "method" in revoke:
+        problems.append(f"oauth2.revoke.method: only style bearer takes a method; {style} fixes its own")
     return problems
 
 

@@ -330,7 +330,8 @@ class OAuth2Mode(BaseMode):
                 ErrorCode.CONNECTION_EXPIRED, f"{app.name} gave no refresh token: re-authorize the connection."
             )
         client, client_secret = oauth_client_for(app, credentials)
-        token_url = self._rendered(app, "token_url", config)
+        url_key = "refresh_url" if self._spec(app).get("refresh_url") else "token_url"
+        token_url = self._rendered(app, url_key, config)
         allow_loopback_http(token_url)
         kwargs = self._client_auth(app, client, client_secret)
         if kwargs.pop("include_client_id", False):

@@ -3,10 +3,11 @@
 Styles (catalog/SPEC.md, "oauth2.revoke"):
 - `rfc7009`: POST a form `token` + `token_type_hint` per token (RFC 7009 section 2.1); a bare
   `revoke_url` means this style with the token endpoint's client authentication;
-- `json`: POST a JSON body `{"token": …}` per token (Notion, QuickBooks);
+- `json`: POST a JSON body `{"token": …}` per token (Notion, QuickBooks), the key renamed by
+  `token_key` (Miro: `accessToken`, with `clientId`/`clientSecret` from the body templates);
 - `query`: POST with the token as the query parameter `token` (Zoho);
-- `bearer`: POST with `Authorization: Bearer <access token>` and no body (Slack auth.revoke,
-  Dropbox, Linear, Intercom);
+- `bearer`: POST (or the block's `method`, DELETE for Smartsheet) with `Authorization: Bearer
+  <access token>` and no body (Slack auth.revoke, Dropbox, Linear, Intercom);
 - `delete`: DELETE the URL, whose template names what it deletes (`{refresh_token}`,
   `{client_id}`), optionally with a JSON `body` of templates (HubSpot, GitHub).
 Every URL keeps the host its template fixes (catalog/hosts.py); nothing quotes a token.
@@ -49,7 +50,7 @@ def revoke_block(oauth2: dict) -> dict | None:
     return {**defaults, **block}
 
 
-@sensitive_variables("client_secret", "credentials", "values", "token")
+@sensitive_variables("client_secret", "credentials", "values", "body_values", "token")
 def revoke_requests(app, block: dict, *, client, client_secret: str, config, credentials) -> list[tuple]:
     """Return the (method, url, request keyword arguments) that withdraw the grant as documented."""
     style = block["style"]
@@ -61,18 +62,20 @@ def revoke_requests(app, block: dict, *, client, client_secret: str, config, cre
         client_body = {"client_id": client.client_id, "client_secret": client_secret}
     values = {**template_values(app, config), "client_id": client.client_id}
     values.update({key: credentials.get(key) for key in DEFAULT_TOKENS if credentials.get(key)})
+    # Only a body may name the client secret (catalog/hosts.py spec_fields); never a URL.
+    body_values = {**values, "client_secret": client_secret}
 
     if style in ("bearer", "delete"):
         named = template_names(block["url"]) + [n for v in block["body"].values() for n in template_names(v)]
         if any(name in DEFAULT_TOKENS and not values.get(name) for name in named):
             return []  # the token the request names is not held: nothing to withdraw
         url = render_url(app, block["url"], values, grant=True)
-        body = {key: render_template(value, values) for key, value in block["body"].items()}
+        body = {key: render_template(value, body_values) for key, value in block["body"].items()}
         if style == "bearer":
             if not credentials.get("access_token"):
                 return []
             headers = {"Authorization": f"Bearer {credentials['access_token']}"}
-            return [("POST", url, {"headers": headers, "auth": auth})]
+            return [(block.get("method") or "POST", url, {"headers": headers, "auth": auth})]
         return [("DELETE", url, {"json": body or None, "auth": auth})]
 
     url = render_url(app, block["url"], values, grant=True)
@@ -84,8 +87,8 @@ def revoke_requests(app, block: dict, *, client, client_secret: str, config, cre
         if style == "rfc7009":
             kwargs = {"data": {**client_body, "token": token, "token_type_hint": hint}}
         elif style == "json":
-            extra = {key: render_template(value, values) for key, value in block["body"].items()}
-            kwargs = {"json": {**client_body, **extra, "token": token}}
+            extra = {key: render_template(value, body_values) for key, value in block["body"].items()}
+            kwargs = {"json": {**client_body, **extra, block.get("token_key") or "token": token}}
         else:  # query
             kwargs = {"params": {"token": token}, "data": client_body or None}
         calls.append(("POST", url, {**kwargs, "auth": auth}))

@@ -113,8 +113,10 @@ def carries(request, secret: str) -> bool:
 
 
 def token_url(app: App, connection: Connection) -> str:
+    """Where a refresh goes: the entry's refresh_url, else its token_url."""
     mode = mode_for(app)
-    return mode._rendered(app, "token_url", connection.config)
+    key = "refresh_url" if (app.spec.get("oauth2") or {}).get("refresh_url") else "token_url"
+    return mode._rendered(app, key, connection.config)
 
 
 def link(app, replay, tenant, member, mocked):

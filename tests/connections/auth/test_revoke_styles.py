@@ -49,6 +49,13 @@ def test_notion_revokes_with_a_json_body_and_basic_auth():
     assert sent.headers["Content-Type"] == "application/json"
 
 
+def test_miro_revokes_with_its_own_json_keys_and_the_client_in_the_body():
+    (sent,) = revoke("miro")
+    assert (sent.method, sent.url) == ("POST", "https://api.miro.com/v2/oauth/revoke")
+    assert json.loads(sent.body) == {"accessToken": "at-live", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}
+    assert "Authorization" not in sent.headers
+
+
 def test_quickbooks_revokes_the_refresh_token_in_json():
     (sent,) = revoke("quickbooks")
     assert sent.url == "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
@@ -71,6 +78,13 @@ def test_bearer_style_posts_the_access_token_as_bearer_without_body(slug, url):
     assert sent.headers["Authorization"] == "Bearer at-live"
     assert not sent.body
     assert "rt-live" not in str(sent.headers)
+
+
+def test_smartsheet_deletes_the_token_with_itself_as_bearer():
+    (sent,) = revoke("smartsheet")
+    assert (sent.method, sent.url) == ("DELETE", "https://api.smartsheet.com/2.0/token")
+    assert sent.headers["Authorization"] == "Bearer at-live"
+    assert not sent.body
 
 
 def test_hubspot_deletes_the_refresh_token_path():
@@ -123,6 +137,9 @@ def _spec(**revoke_block):
         ({"style": "json"}, "oauth2.revoke.url: required"),
         ({"style": "bearer", "url": "https://x.test/r", "tokens": ["access_token"]}, "oauth2.revoke.tokens"),
         ({"style": "rfc7009", "url": "https://x.test/r", "body": {"a": "b"}}, "oauth2.revoke.body"),
+        ({"style": "json", "url": "https://x.test/r", "method": "DELETE"}, "oauth2.revoke.method"),
+        ({"style": "rfc7009", "url": "https://x.test/r", "token_key": "accessToken"}, "oauth2.revoke.token_key"),
+        ({"style": "json", "url": "https://x.test/{client_secret}"}, "{client_secret} is not a declared field"),
         ({"style": "delete", "url": "https://x.test/{secret_thing}"}, "{secret_thing} is not a declared field"),
         ({"style": "delete", "url": "https://{refresh_token}.x.test/r"}, "oauth2.revoke.url"),
     ],
