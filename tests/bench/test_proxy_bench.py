@@ -126,11 +126,15 @@ def servers(settings):
     )
     app = Gunicorn("app", {**env, "SANDBOX_URL": "http://127.0.0.1:1"})
     web_env = {**env, "SANDBOX_URL": app.url, "BASE_URL": "http://127.0.0.1"}
+    web = None
     try:
         app.wait()
-        web = Gunicorn("web", web_env).wait()
+        web = Gunicorn("web", web_env)
+        web.wait()
     except Exception:
         app.stop()
+        if web is not None:
+            web.stop()
         raise
     settings.SANDBOX_URL = app.url  # the in-process query count calls the same app
     yield app, web

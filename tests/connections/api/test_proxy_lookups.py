@@ -133,8 +133,9 @@ def test_a_change_here_is_seen_by_the_next_call_another_process_serves(sandbox, 
     _one, first = api_token_create(tenant=tenant, name="One", actor=admin_member.user, scopes=["proxy"])
     _two, second = api_token_create(tenant=tenant, name="Two", actor=admin_member.user, scopes=["proxy"])
     env = {**subprocess_env(sandbox.url), "SANDBOX_ENABLED": "true", "DEBUG": "false", "PROXY_RATE_LIMIT": "0"}
-    web = Gunicorn("lookups", env).wait()
+    web = Gunicorn("lookups", env)
     try:
+        web.wait()
         url = f"{web.url}/api/proxy/{conn.pk}/echo/x"
         with requests.Session() as session:
 
