@@ -107,7 +107,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "config.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="appconn"),
+            # Parallel test workers (pytest-xdist) each get their own keys; the processes a
+            # test starts inherit the variable and so share their worker's.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="appconn") + env.str("PYTEST_XDIST_WORKER", default=""),
         }
     }
 else:

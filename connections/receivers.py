@@ -12,11 +12,19 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from . import tasks
 from catalog.models import App, OAuthClient
 from vault.models import Secret
 
-from .models import SESSION_THEME, ApiToken, Connection, GlobalConnection, Tenant, TenantOAuthClient, UiPreference
+from . import tasks
+from .models import (
+    SESSION_THEME,
+    ApiToken,
+    Connection,
+    GlobalConnection,
+    Tenant,
+    TenantOAuthClient,
+    UiPreference,
+)
 from .services import alerts, lookups, webhooks
 from .signals import connection_status_changed
 

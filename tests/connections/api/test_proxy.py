@@ -12,8 +12,8 @@ from catalog.schema import PROVIDERS_DIR
 from catalog.services import catalog_sync
 from connections.errors import ConnectionUnusable
 from connections.models import Connection, ConnectionStatus, ProxyCall, Usage
-from connections.services.attempts import attempt_start
 from connections.services import lookups
+from connections.services.attempts import attempt_start
 from connections.services.connections import connection_revoke
 from connections.services.proxy import ProxyRefused, answer_headers, forwarded_headers
 from connections.services.tokens import api_token_create, api_token_revoke
