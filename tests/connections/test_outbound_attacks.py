@@ -25,7 +25,10 @@ from connections.outbound import PRIVATE_ADDRESS_MESSAGE
 from connections.services.attempts import attempt_start
 from connections.services.health import connection_check
 from connections.services.tenants import tenant_webhook_secret_rotate
-from connections.services.webhooks import test_event_payload, webhook_deliver
+from connections.services.webhooks import (
+    test_event_payload as event_payload,  # not a test: pytest would collect it
+)
+from connections.services.webhooks import webhook_deliver
 
 from .lifecycle_helpers import make_request
 from .outbound_support import Listener
@@ -286,7 +289,7 @@ def test_a_stored_private_webhook_is_not_delivered_and_not_quoted(
     tenant.save(update_fields=["webhook_url"])
     tenant_webhook_secret_rotate(tenant=tenant, actor=None)
 
-    assert webhook_deliver(tenant=tenant, payload=test_event_payload(tenant)) == 0
+    assert webhook_deliver(tenant=tenant, payload=event_payload(tenant)) == 0
 
     _nothing_reached(listener)
     assert "webhook-query-secret" not in caplog.text
