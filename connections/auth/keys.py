@@ -184,9 +184,8 @@ class TypedCredentialsMode(BaseMode):
         session = self.base_session(app, config, credentials, session_class=session_class)
         if prefix:
             rendered = render(app, prefix, values)
-            problems = path_prefix_problems(app, values)
-            if problems or not SAFE_PREFIX.fullmatch(rendered):
-                labels = ", ".join(field_label(app, name) for name in problems) or "credential"
+            if not SAFE_PREFIX.fullmatch(rendered):
+                labels = ", ".join(field_label(app, name) for name in path_prefix_problems(app, values)) or "credential"
                 raise ConnectionFailure(
                     ErrorCode.TEST_FAILED, f"{app.name}'s {labels} cannot be used: {PREFIX_PROBLEM}"
                 )

@@ -11,8 +11,8 @@ lookup sets a new generation (`changed()`):
   tenant OAuth client, tenant or vault secret, and a change of a token's restriction to some
   connections (receivers.py), except saves that write only the time of last use;
 - the writes that go around signals with `QuerySet.update()`: a refresh's credentials
-  (refresh.py), a status move (health.py), credentials dropped at unpublication
-  (publication.py).
+  (refresh.py) and credentials dropped at unpublication (publication.py). A status move is a
+  save (health.connection_status_set), so the signal covers it.
 
 So a token or connection revoked in one process is refused by the very next call in every
 other: that call sees a new generation and reads the database. The changing process drops its
@@ -62,13 +62,16 @@ def generation() -> str | None:
         return None
 
 
-def cached(key, current: str | None, load, *, share: bool = False):
+def cached(key, load, *, current=UNREAD, share: bool = False):
     """Return load()'s value for key: from this process when stored under `current`, else fresh.
 
-    The value (a model instance, or None when the row does not exist) is stored as loaded and
-    handed out as a copy unless `share` (the caller then must not mutate it except as the
-    cache's owner, see tokens.py). None is not stored: a row created later must be found.
+    `current`: the generation this request already read, else it is read here. The value (a
+    model instance, or None when the row does not exist) is stored as loaded and handed out as
+    a copy unless `share` (the caller then must not mutate it except as the cache's owner, see
+    tokens.py). None is not stored: a row created later must be found.
     """
+    if current is UNREAD:
+        current = generation()
     if current is None:
         return load()
     now = time.monotonic()
@@ -102,7 +105,7 @@ def _shared_cache() -> bool:
     return "redis" in settings.CACHES["default"]["BACKEND"].lower()
 
 
-def changed(**kwargs) -> None:
+def changed() -> None:
     """Drop this process's entries now, and every process's once the transaction commits.
 
     Outside a transaction both happen at once. The new generation waits for the commit: set

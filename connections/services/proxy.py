@@ -499,9 +499,7 @@ def connection_for_proxy(*, tenant, pk, token=None, generation=lookups.UNREAD):
         return connection
 
     key = ("proxy-connection", tenant.pk, str(pk), token.pk if token is not None else None)
-    if generation is lookups.UNREAD:
-        generation = lookups.generation()
-    connection = lookups.cached(key, generation, load)
+    connection = lookups.cached(key, load, current=generation)
     if connection is not None and connection.credentials_id:
         # A refresh rewrites its Secret in place (vault.secret_replace): each call its own.
         connection.credentials = copy.copy(connection.credentials)

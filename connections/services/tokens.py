@@ -142,9 +142,7 @@ def api_token_authenticate(raw: str, *, address: str | None = None, generation=l
 
     # Shared, not copied: the entry's own last-use fields are what keeps the write below to
     # once a minute. A revocation sets a new generation (lookups.py); expiry is checked here.
-    if generation is lookups.UNREAD:
-        generation = lookups.generation()
-    token = lookups.cached(("token", hashed), generation, load, share=True)
+    token = lookups.cached(("token", hashed), load, current=generation, share=True)
     if token is None or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     address = _address(address)
