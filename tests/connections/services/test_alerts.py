@@ -73,6 +73,9 @@ def test_webhook_signed_retried_and_sent_once_per_transition(sandbox, tenant, ad
         connection_check(connection=conn)
         connection_check(connection=conn)  # still failing: no second alert
         wait_for(lambda: len(receiver.received) >= 2, timeout=60, message="webhook retried after a 500")
+        # The worker logs a delivery once the receiver has answered: wait for that row too
+        # before stopping it (stopped at once, it could be killed between the two).
+        wait_for(lambda: WebhookDelivery.objects.for_tenant(tenant).count() >= 2, timeout=30, message="delivery logged")
     finally:
         worker.stop()
     assert len(receiver.received) == 2  # one 500, one retry that succeeded: one transition
