@@ -233,6 +233,9 @@ HTTP_TIMEOUT = env.float("HTTP_TIMEOUT", default=10.0)
 # addresses may be reached (on-premise APIs), and the largest answer read from an app.
 OUTBOUND_ALLOW = env.list("OUTBOUND_ALLOW", default=[])
 OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=1024 * 1024)
+# Seconds an idle connection to an app is kept for the next request to the same checked
+# address (0: a new connection for every request).
+OUTBOUND_KEEP_ALIVE_SECONDS = env.float("OUTBOUND_KEEP_ALIVE_SECONDS", default=4.0)
 HEALTH_HISTORY = env.int("HEALTH_HISTORY", default=50)
 # The credential proxy (/api/proxy/<id>/<path>, connections/services/proxy.py): the largest
 # request body passed on and answer streamed back, the whole exchange's time limit, and the

@@ -15,12 +15,21 @@ sent (`OutboundAdapter.send`):
    sandbox's URL while `settings.SANDBOX_ENABLED`; nothing else is exempt, DEBUG included;
 4. pins the TCP connection to the first checked address at the urllib3 connection level
    (`_PinnedConnection._new_conn`), so the Host header, TLS SNI and the certificate check keep
-   the original name and a DNS answer that changes after the check cannot move it; a pinned
-   connection is used for one exchange only;
+   the original name and a DNS answer that changes after the check cannot move it;
 5. never follows a redirect (a 3xx is the answer), reads at most `OUTBOUND_MAX_BYTES` of body
    and ends the whole exchange `HTTP_TIMEOUT` seconds after it started: slow DNS is abandoned,
    per-socket timeouts shrink to what is left, and a watchdog shuts the socket down at the
    deadline so a server trickling bytes cannot hold a worker.
+
+Connections are kept alive between exchanges, in one process-wide set of pools (`_KeptPools`)
+keyed by what urllib3 keys them by (scheme, host, port, TLS settings) and by the checked
+address: a kept connection serves only an exchange that the checks above pinned to the same
+address, and only when it was idle less than `OUTBOUND_KEEP_ALIVE_SECONDS` (0: one exchange
+per connection). The watchdog watches a connection per exchange, never while it waits in its
+pool. A kept connection the server closed meanwhile is replaced before use; one it closes as
+the request goes out is retried once on a new connection (`OutboundAdapter.send`), as browsers
+do, when the body can be sent again. A connection whose answer was cut off or not read to its
+end is closed, never kept.
 
 A refusal raises `OutboundRefused` (a `.code` and a `.message` safe to show, never quoting
 the URL or an answer). Settings are read at call time.
@@ -47,6 +56,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.poolmanager import PoolManager
 
 PRIVATE_ADDRESS_MESSAGE = (
     "This address is on a private network. Ask your administrator to allow it (OUTBOUND_ALLOW)."
@@ -330,14 +340,19 @@ class _Deadline:
         return OutboundTimeout("too_slow", MESSAGES["too_slow"].format(seconds=self.seconds))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Exchange:
-    """What the adapter checked for one request: the connection must go there and nowhere else."""
+    """What the adapter checked for one request: the connection must go there and nowhere else.
+
+    `reused`: the request went out on a kept connection; `fresh`: a kept one may not serve it.
+    """
 
     host: str
     port: int
     address: str
     deadline: _Deadline
+    reused: bool = False
+    fresh: bool = False
 
 
 def _check(url: str, deadline: _Deadline) -> tuple[str, _Exchange]:
@@ -467,22 +482,29 @@ _current_exchange: contextvars.ContextVar[_Exchange | None] = contextvars.Contex
 
 
 def _after_fork() -> None:
-    global _dns_pool, _dns_lock
+    global _dns_pool, _dns_lock, _kept_pools
     _dns_pool, _dns_lock = None, threading.Lock()
     _watchdog.after_fork()
+    _kept_pools = None  # the parent's sockets stay the parent's: the child opens its own
 
 
 os.register_at_fork(after_in_child=_after_fork)
 
 
-# Transport: pinned, single-use connections under the adapter.
+# Transport: pinned connections, kept alive per checked address.
 
 
 class _PinnedConnection:
-    """Connect to the address the adapter checked for this exchange, never to a fresh DNS answer."""
+    """Connect to the address the adapter checked for this exchange, never to a fresh DNS answer.
+
+    The watchdog watches the socket for one exchange at a time (`watch`), from the moment the
+    exchange takes the connection until it goes back to its pool or is closed.
+    """
 
     _watch: int | None = None
     _handing_over = False
+    address: str | None = None  # the checked address the socket is connected to
+    idle_since = 0.0
 
     def _new_conn(self) -> socket.socket:
         exchange = _current_exchange.get()
@@ -507,8 +529,18 @@ class _PinnedConnection:
             raise NewConnectionError(
                 self, f"Failed to establish a new connection: {error}"
             ) from error
-        self._watch = _watchdog.arm(sock, exchange.deadline.at)
+        self.address = exchange.address
+        self.watch(sock, exchange)
         return sock
+
+    def watch(self, sock: socket.socket, exchange: _Exchange) -> None:
+        self.unwatch()
+        self._watch = _watchdog.arm(sock, exchange.deadline.at)
+
+    def unwatch(self) -> None:
+        if self._watch is not None:
+            _watchdog.disarm(self._watch)
+            self._watch = None
 
     def getresponse(self, *args, **kwargs):
         # http.client closes the connection here when the answer ends with the socket, handing
@@ -523,9 +555,9 @@ class _PinnedConnection:
         try:
             super().close()
         finally:
-            if self._watch is not None and not self._handing_over:
-                _watchdog.disarm(self._watch)
-                self._watch = None
+            self.address = None
+            if not self._handing_over:
+                self.unwatch()
 
 
 class _PinnedHTTPConnection(_PinnedConnection, HTTPConnection):
@@ -536,21 +568,74 @@ class _PinnedHTTPSConnection(_PinnedConnection, HTTPSConnection):
     pass
 
 
-class _SingleUsePool:
-    """A connection is closed after its exchange: its pin and its deadline were for that one."""
+class _KeptPool:
+    """A pool of one (scheme, host, port, checked address): a connection serves one exchange at a
+    time, and an exchange only while the connection is fresh enough to keep."""
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        exchange = _current_exchange.get()
+        if getattr(conn, "sock", None) is None:
+            return conn  # connects in _new_conn, checked and watched there
+        idle = time.monotonic() - conn.idle_since
+        if (
+            exchange is None
+            or exchange.fresh
+            or conn.address != exchange.address
+            or idle >= float(settings.OUTBOUND_KEEP_ALIVE_SECONDS)
+        ):
+            conn.close()
+            return conn
+        exchange.reused = True
+        conn.watch(conn.sock, exchange)
+        return conn
 
     def _put_conn(self, conn) -> None:
         if conn is not None:
-            conn.close()
-        super()._put_conn(None)
+            conn.unwatch()
+            if float(settings.OUTBOUND_KEEP_ALIVE_SECONDS) <= 0:
+                conn.close()
+            conn.idle_since = time.monotonic()
+        super()._put_conn(conn)
 
 
-class _HTTPPool(_SingleUsePool, HTTPConnectionPool):
+class _HTTPPool(_KeptPool, HTTPConnectionPool):
     ConnectionCls = _PinnedHTTPConnection
 
 
-class _HTTPSPool(_SingleUsePool, HTTPSConnectionPool):
+class _HTTPSPool(_KeptPool, HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
+
+
+class _KeptPools(PoolManager):
+    """The process's pools, one per urllib3 pool key and checked address (see the docstring)."""
+
+    def __init__(self):
+        super().__init__(num_pools=KEPT_POOLS, maxsize=KEPT_PER_POOL, block=False)
+        self.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def connection_from_pool_key(self, pool_key, request_context):
+        exchange = _current_exchange.get()
+        address = exchange.address if exchange is not None else None
+        return super().connection_from_pool_key((pool_key, address), request_context)
+
+
+KEPT_POOLS = 64  # least recently used pools beyond these are closed
+KEPT_PER_POOL = 8  # idle connections kept per pool (more may be open at once)
+_kept_pools: _KeptPools | None = None
+_kept_lock = threading.Lock()
+
+
+def _pools() -> _KeptPools:
+    global _kept_pools
+    with _kept_lock:
+        if _kept_pools is None:
+            _kept_pools = _KeptPools()
+        return _kept_pools
+
+
+def _replayable(request) -> bool:
+    return request.body is None or isinstance(request.body, (bytes, str))
 
 
 def _size_text(limit: int) -> str:
@@ -642,8 +727,10 @@ class OutboundAdapter(HTTPAdapter):
     __attrs__ = HTTPAdapter.__attrs__ + ["max_bytes", "stream_max_bytes", "timeout"]
 
     def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager = _pools()
+
+    def close(self) -> None:
+        """The pools are the process's: closing a session leaves them to the next one."""
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         raise OutboundRefused("proxy")
@@ -662,8 +749,9 @@ class OutboundAdapter(HTTPAdapter):
         )
         _normalised, exchange = _check(request.url, deadline)
         token = _current_exchange.set(exchange)
-        try:
-            response = super().send(
+
+        def attempt():
+            return super(OutboundAdapter, self).send(
                 request,
                 stream=True,  # the body is read below, through the caps
                 timeout=_bounded(timeout, deadline),
@@ -671,6 +759,16 @@ class OutboundAdapter(HTTPAdapter):
                 cert=cert,
                 proxies=None,
             )
+
+        try:
+            try:
+                response = attempt()
+            except requests.ConnectionError:
+                # A kept connection the server closed as the request left: once more, anew.
+                if not exchange.reused or deadline.passed() or not _replayable(request):
+                    raise
+                exchange.reused, exchange.fresh = False, True
+                response = attempt()
         except OutboundRefused:
             raise
         except Exception:

@@ -91,3 +91,78 @@ def header(request: bytes, name: str) -> str | None:
         if key.strip().lower() == name.lower():
             return value.strip()
     return None
+
+
+class KeptListener:
+    """An HTTP/1.1 server on 127.0.0.1 that keeps connections open between requests.
+
+    Records how many connections it accepted and each request's (connection number, first
+    line). `answer(connection, index)` says what the index-th request on a connection gets:
+    "ok" (a 200 with a body, the connection kept), "drop" (the connection closed unanswered,
+    as a server closing an idle connection while the request was on its way) or "trickle" (a
+    200 whose body comes one byte every 0.05 s, never ending).
+    """
+
+    def __init__(self, answer=lambda connection, index: "ok"):
+        self.answer = answer
+        self.accepted = 0
+        self.requests: list[tuple[int, bytes]] = []
+        self._stop = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self.port = self._server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        self._server.close()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            number = self.accepted
+            threading.Thread(target=self._converse, args=(conn, number), daemon=True).start()
+
+    def _converse(self, conn, number):
+        buffered, index = b"", 0
+        try:
+            conn.settimeout(5)
+            while not self._stop.is_set():
+                while b"\r\n\r\n" not in buffered:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                head, _, buffered = buffered.partition(b"\r\n\r\n")
+                self.requests.append((number, head.split(b"\r\n", 1)[0]))
+                action = self.answer(number, index)
+                index += 1
+                if action == "drop":
+                    return
+                if action == "trickle":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                    while not self._stop.is_set():
+                        conn.sendall(b" ")
+                        time.sleep(0.05)
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass

@@ -18,7 +18,7 @@ from connections import outbound
 from connections.outbound import OutboundRefused
 from tests.conftest import PUBLIC_TEST_ADDRESS
 
-from .outbound_support import Listener, header
+from .outbound_support import KeptListener, Listener, header
 
 
 @pytest.fixture(autouse=True)
@@ -483,3 +483,109 @@ def test_tls_to_a_name_the_certificate_does_not_hold_fails(settings, monkeypatch
             outbound.session().get(f"https://other.example:{listener.port}/", verify=False)
 
     assert listener.requests == []
+
+
+# Kept-alive connections: per checked address, watched per exchange, replaced when stale.
+
+
+def test_a_connection_is_kept_for_the_next_request_to_the_same_address(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+
+    with KeptListener() as listener:
+        for _ in range(5):
+            with outbound.session() as http:  # every proxied call builds its own session
+                assert http.get(listener.url + "/x").text == "ok"
+
+    assert listener.accepted == 1
+    assert [number for number, _ in listener.requests] == [1] * 5
+
+
+def test_a_kept_connection_never_serves_another_checked_address(settings, monkeypatch):
+    settings.OUTBOUND_ALLOW = ["127.0.0.0/8"]
+    resolve_to(monkeypatch, [["127.0.0.1"], ["127.0.0.2"]])
+    seen = connects(monkeypatch)
+
+    with KeptListener() as listener:  # listens on 127.0.0.1 only
+        assert outbound.session().get(f"http://moving.example:{listener.port}/").ok
+        # DNS now answers another address: the connection kept to the first one is not used.
+        with pytest.raises(requests.ConnectionError):
+            outbound.session().get(f"http://moving.example:{listener.port}/")
+
+    assert seen == [("127.0.0.1", listener.port), ("127.0.0.2", listener.port)]
+    assert len(listener.requests) == 1
+
+
+def test_a_kept_connection_closed_as_the_request_leaves_is_retried_once_anew(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    # Each connection answers its first request, then closes on the second unanswered.
+    with KeptListener(lambda connection, index: "ok" if index == 0 else "drop") as listener:
+        http = outbound.session()
+        assert http.get(listener.url + "/one").ok
+        answer = http.post(listener.url + "/two", data=b"payload")
+
+    assert answer.status_code == 200 and answer.text == "ok"
+    assert listener.accepted == 2
+    assert [line for _, line in listener.requests] == [
+        b"GET /one HTTP/1.1", b"POST /two HTTP/1.1", b"POST /two HTTP/1.1",
+    ]  # fmt: skip
+
+
+def test_a_new_connection_that_fails_is_not_retried(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    with KeptListener(lambda connection, index: "drop") as listener:
+        with pytest.raises(requests.ConnectionError):
+            outbound.session().get(listener.url + "/")
+
+    assert listener.accepted == 1 and len(listener.requests) == 1
+
+
+def test_the_deadline_holds_on_a_kept_connection(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    settings.HTTP_TIMEOUT = 1.0
+    with KeptListener(lambda connection, index: "ok" if index == 0 else "trickle") as listener:
+        assert outbound.session().get(listener.url + "/").ok
+        time.sleep(1.2)  # past the first exchange's deadline: its watch was lifted in the pool
+        started = time.monotonic()
+        with pytest.raises(OutboundRefused) as refused:
+            outbound.session().get(listener.url + "/slow", timeout=5)
+        elapsed = time.monotonic() - started
+
+    assert refused.value.code == "too_slow"
+    assert listener.accepted == 1  # the second request went out on the kept connection
+    assert 0.9 < elapsed < 2.5
+
+
+def test_a_cut_off_answer_leaves_no_connection_to_keep(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    settings.OUTBOUND_MAX_BYTES = 1000
+    # The first connection declares 100000 bytes (refused unread), later ones answer "ok".
+    with KeptListener(lambda connection, index: "trickle" if connection == 1 else "ok") as listener:
+        with pytest.raises(OutboundRefused) as refused:
+            outbound.session().get(listener.url + "/big")
+        assert outbound.session().get(listener.url + "/small").ok
+
+    assert refused.value.code == "too_large"
+    assert [number for number, _ in listener.requests] == [1, 2]
+
+
+def test_an_idle_connection_past_the_keep_alive_time_is_replaced(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    settings.OUTBOUND_KEEP_ALIVE_SECONDS = 0.2
+    with KeptListener() as listener:
+        assert outbound.session().get(listener.url + "/").ok
+        assert outbound.session().get(listener.url + "/").ok
+        time.sleep(0.3)
+        assert outbound.session().get(listener.url + "/").ok
+
+    assert [number for number, _ in listener.requests] == [1, 1, 2]
+
+
+def test_keep_alive_zero_opens_a_connection_per_request(settings):
+    settings.OUTBOUND_ALLOW = ["127.0.0.1"]
+    settings.OUTBOUND_KEEP_ALIVE_SECONDS = 0
+    with KeptListener() as listener:
+        http = outbound.session()
+        for _ in range(3):
+            assert http.get(listener.url + "/").ok
+
+    assert listener.accepted == 3
