@@ -10,7 +10,11 @@ the API key) and through the proxy (with an API token), interleaved, and prints:
 - requests per second with CONCURRENCY client threads, direct and proxied, for one web process
   (target: proxied ≥ 0.5 × direct);
 - database queries per proxied call (measured in process on the same code path; target ≤ 4,
-  asserted).
+  asserted);
+- the floor: the same GET through a bare WSGI app (tests/bench/floor_wsgi.py: no Django, one
+  kept requests.Session, nothing checked or recorded) in a third gunicorn of the same shape,
+  interleaved with the other two. Its overhead is what gunicorn, requests and the second hop
+  cost on this machine before the proxy does anything.
 
 The web process keeps its token and connection lookups (connections/services/lookups.py), so
 queries are counted twice: a call that finds them kept, and one right after a change. The
@@ -57,14 +61,15 @@ def _free_port() -> int:
 
 
 class Gunicorn:
-    """`gunicorn config.wsgi` with one worker and THREADS threads, on the test database."""
+    """`gunicorn config.wsgi` (or `module`) with one worker and THREADS threads."""
 
-    def __init__(self, name: str, env: dict):
+    def __init__(self, name: str, env: dict, module: str = "config.wsgi", ready: str = "/sandbox/"):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready = ready
         self.log = open(f"/tmp/bench-gunicorn-{name}-{os.getpid()}.log", "w")
         args = [
-            sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
+            sys.executable, "-m", "gunicorn", module, "--bind", f"127.0.0.1:{self.port}",
             "--workers", "1", "--worker-class", "gthread", "--threads", str(THREADS),
             "--log-level", "warning", "--keep-alive", "5",
         ]  # fmt: skip
@@ -83,7 +88,7 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {open(self.log.name).read()[-2000:]}")
             try:
-                requests.get(self.url + "/sandbox/", timeout=5)
+                requests.get(self.url + self.ready, timeout=5)
                 return self
             except (requests.ConnectionError, requests.Timeout):  # still booting
                 time.sleep(0.2)
@@ -187,14 +192,27 @@ def test_proxy_overhead_throughput_and_queries(servers, tenant, admin_member, be
         {"Authorization": f"Bearer {raw}"},
     )
 
-    direct, proxied = [], []
+    floor_server = Gunicorn(
+        "floor",
+        {**subprocess_env(), "FLOOR_UPSTREAM": direct_url, "FLOOR_HEADER": "X-API-Key",
+         "FLOOR_VALUE": api_key},
+        module="tests.bench.floor_wsgi:application", ready="/",
+    )  # fmt: skip
+    direct, proxied, floor = [], [], []
+    try:
+        floor_server.wait()
+        with requests.Session() as session:
+            for _ in range(20):  # warm-up: imports, connections, the first usage rows
+                _timed(session, direct_url, direct_headers)
+                _timed(session, proxy_url, proxy_headers)
+                _timed(session, floor_server.url, {})
+            for _ in range(CALLS):
+                direct.append(_timed(session, direct_url, direct_headers))
+                proxied.append(_timed(session, proxy_url, proxy_headers))
+                floor.append(_timed(session, floor_server.url, {}))
+    finally:
+        floor_server.stop()
     with requests.Session() as session:
-        for _ in range(20):  # warm-up: imports, connections, the first usage rows
-            _timed(session, direct_url, direct_headers)
-            _timed(session, proxy_url, proxy_headers)
-        for _ in range(CALLS):
-            direct.append(_timed(session, direct_url, direct_headers))
-            proxied.append(_timed(session, proxy_url, proxy_headers))
         # CPU per call of each process: the web process's is the proxy's own cost.
         app_before = app.cpu_seconds()
         for _ in range(CALLS):
@@ -221,6 +239,7 @@ def test_proxy_overhead_throughput_and_queries(servers, tenant, admin_member, be
 
     p50 = statistics.median(proxied) - statistics.median(direct)
     p99 = _percentile(proxied, 0.99) - _percentile(direct, 0.99)
+    floor_p50 = statistics.median(floor) - statistics.median(direct)
     table = bench_table(
         f"Credential proxy vs direct, loopback, gunicorn gthread 1 worker × {THREADS} threads "
         f"({CALLS} sequential calls each; {CONCURRENCY} client threads × {SECONDS:g} s for req/s)",
@@ -239,6 +258,13 @@ def test_proxy_overhead_throughput_and_queries(servers, tenant, admin_member, be
         f"{_percentile(proxied, 0.99):.2f}",
         f"{p99:+.2f} ms",
         "",
+    )
+    table.add(
+        "floor: bare WSGI + requests, p50 (ms)",
+        f"{statistics.median(direct):.2f}",
+        f"{statistics.median(floor):.2f}",
+        f"{floor_p50:+.2f} ms",
+        "(no Django, nothing checked)",
     )
     table.add(
         "requests / s",
